@@ -1,0 +1,297 @@
+//! The shared state of one actor: its mailbox lanes, lifecycle state, relations and counters.
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rakt_mailbox::{Lanes, PushError};
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::error::{AskError, SendError};
+use crate::event::DeadLetterReason;
+use crate::message::AnyMessage;
+use crate::pid::Pid;
+use crate::system::SystemShared;
+
+/// Where the reply to an ask goes.
+pub(crate) type ReplyTo = oneshot::Sender<Result<Box<dyn AnyMessage>, AskError>>;
+
+/// A user message in a mailbox: the value itself (never encoded locally), who sent it, and
+/// where a reply goes when it is an ask.
+pub(crate) struct Envelope {
+    pub(crate) message: Box<dyn AnyMessage>,
+    pub(crate) sender: Option<Pid>,
+    pub(crate) reply: Option<ReplyTo>,
+}
+
+/// Control messages, on their own lane, always handled before user messages.
+pub(crate) enum SystemMessage {
+    /// Stop after handling what is queued.
+    Stop,
+    /// Stop now; queued messages become dead letters.
+    Kill,
+    /// Run `post_stop` then `pre_start`, keeping the mailbox.
+    Restart(Option<oneshot::Sender<Result<(), String>>>),
+    /// An actor this one watches has stopped.
+    Terminated(Pid),
+}
+
+/// Lifecycle states, stored in one byte.
+pub(crate) mod state {
+    /// `pre_start` runs; messages are queued.
+    pub(crate) const STARTING: u8 = 0;
+    /// Handling messages.
+    pub(crate) const RUNNING: u8 = 1;
+    /// Draining or dead-lettering its mailbox, stopping children, running `post_stop`.
+    pub(crate) const STOPPING: u8 = 2;
+    /// Gone: unregistered, watchers told.
+    pub(crate) const STOPPED: u8 = 3;
+}
+
+/// Parent, child and watch links. Boxed lazily: most actors never have any.
+#[derive(Default)]
+pub(crate) struct Relations {
+    pub(crate) children: Vec<Pid>,
+    pub(crate) watchers: Vec<Pid>,
+    pub(crate) watching: Vec<Pid>,
+}
+
+/// Per-actor counters, read by [`Pid::metrics`](crate::Pid::metrics).
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) processed: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) restarts: AtomicU32,
+    pub(crate) dead_letters: AtomicU64,
+    pub(crate) last_latency_ns: AtomicU64,
+}
+
+pub(crate) struct ActorCell {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) system: Arc<SystemShared>,
+    pub(crate) parent: Option<Pid>,
+    pub(crate) lanes: Lanes<SystemMessage, Envelope>,
+    state: AtomicU8,
+    relations: Mutex<Option<Box<Relations>>>,
+    pub(crate) stats: Stats,
+    terminated: Notify,
+    pub(crate) abort: OnceLock<AbortHandle>,
+    pub(crate) started_at: Instant,
+    /// How long `pre_start` may take, at spawn and at every restart.
+    pub(crate) init_timeout: Duration,
+}
+
+impl ActorCell {
+    pub(crate) fn new(
+        id: u64,
+        name: Arc<str>,
+        system: Arc<SystemShared>,
+        parent: Option<Pid>,
+        lanes: Lanes<SystemMessage, Envelope>,
+        init_timeout: Duration,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            system,
+            parent,
+            lanes,
+            state: AtomicU8::new(state::STARTING),
+            relations: Mutex::new(None),
+            stats: Stats::default(),
+            terminated: Notify::new(),
+            abort: OnceLock::new(),
+            started_at: Instant::now(),
+            init_timeout,
+        }
+    }
+
+    pub(crate) fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_running(&self) {
+        self.state.store(state::RUNNING, Ordering::Release);
+    }
+
+    /// Marks the actor as stopping and takes its children, atomically with respect to
+    /// `add_child`, so that no child can be added behind the parent's back.
+    pub(crate) fn begin_stopping(&self) -> Vec<Pid> {
+        let mut relations = self.relations.lock();
+        self.state.store(state::STOPPING, Ordering::Release);
+        relations
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.children))
+            .unwrap_or_default()
+    }
+
+    /// Marks the actor as stopped and takes who watched it and whom it watched, atomically
+    /// with respect to `add_watcher`. `None` when it had already stopped.
+    pub(crate) fn finish_stopping(&self) -> Option<Relations> {
+        let mut relations = self.relations.lock();
+        if self.state() == state::STOPPED {
+            return None;
+        }
+        self.state.store(state::STOPPED, Ordering::Release);
+        Some(relations.take().map(|r| *r).unwrap_or_default())
+    }
+
+    /// Wakes everybody waiting in [`ActorCell::wait_terminated`].
+    pub(crate) fn notify_terminated(&self) {
+        self.terminated.notify_waiters();
+    }
+
+    pub(crate) async fn wait_terminated(&self) {
+        let notified = self.terminated.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.state() == state::STOPPED {
+            return;
+        }
+        notified.await;
+    }
+
+    pub(crate) fn add_child(&self, child: &Pid) -> bool {
+        let mut relations = self.relations.lock();
+        if self.state() >= state::STOPPING {
+            return false;
+        }
+        relations
+            .get_or_insert_with(Box::default)
+            .children
+            .push(child.clone());
+        true
+    }
+
+    pub(crate) fn remove_child(&self, child: &Pid) {
+        if let Some(r) = self.relations.lock().as_mut() {
+            r.children.retain(|c| c != child);
+        }
+    }
+
+    pub(crate) fn children(&self) -> Vec<Pid> {
+        self.relations
+            .lock()
+            .as_ref()
+            .map(|r| r.children.clone())
+            .unwrap_or_default()
+    }
+
+    /// Registers `watcher`; false when this actor has already stopped.
+    pub(crate) fn add_watcher(&self, watcher: &Pid) -> bool {
+        let mut relations = self.relations.lock();
+        if self.state() == state::STOPPED {
+            return false;
+        }
+        let r = relations.get_or_insert_with(Box::default);
+        if !r.watchers.contains(watcher) {
+            r.watchers.push(watcher.clone());
+        }
+        true
+    }
+
+    pub(crate) fn remove_watcher(&self, watcher: &Pid) {
+        if let Some(r) = self.relations.lock().as_mut() {
+            r.watchers.retain(|w| w != watcher);
+        }
+    }
+
+    pub(crate) fn add_watching(&self, target: &Pid) {
+        let mut relations = self.relations.lock();
+        let r = relations.get_or_insert_with(Box::default);
+        if !r.watching.contains(target) {
+            r.watching.push(target.clone());
+        }
+    }
+
+    /// Forgets `target`; true when it was watched.
+    pub(crate) fn remove_watching(&self, target: &Pid) -> bool {
+        match self.relations.lock().as_mut() {
+            Some(r) => {
+                let before = r.watching.len();
+                r.watching.retain(|t| t != target);
+                r.watching.len() != before
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn record_latency(&self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.stats.last_latency_ns.store(nanos, Ordering::Relaxed);
+        self.stats.processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Enqueues a user message without waiting; what cannot be enqueued becomes a dead letter.
+    pub(crate) fn try_deliver(&self, envelope: Envelope) -> Result<(), SendError> {
+        match self.lanes.try_push_user(envelope) {
+            Ok(()) => Ok(()),
+            Err(err) => Err(self.reject(err)),
+        }
+    }
+
+    /// Enqueues a user message, waiting for space when the mailbox makes senders wait.
+    pub(crate) async fn deliver(&self, envelope: Envelope) -> Result<(), SendError> {
+        match self.lanes.push_user(envelope).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(self.reject(err)),
+        }
+    }
+
+    fn reject(&self, err: PushError<Envelope>) -> SendError {
+        let name = self.name.to_string();
+        let (envelope, reason, error) = match err {
+            PushError::Full(e) => (
+                e,
+                DeadLetterReason::MailboxFull,
+                SendError::MailboxFull { name },
+            ),
+            PushError::Timeout(e) => (
+                e,
+                DeadLetterReason::MailboxTimeout,
+                SendError::MailboxTimeout { name },
+            ),
+            PushError::Closed(e) => (
+                e,
+                DeadLetterReason::ActorStopped,
+                SendError::ActorStopped { name },
+            ),
+            // A future kind of push failure: hand the message to dead letters as undeliverable.
+            other => (
+                other.into_inner(),
+                DeadLetterReason::ActorStopped,
+                SendError::ActorStopped { name },
+            ),
+        };
+        self.dead_letter(envelope, reason);
+        error
+    }
+
+    /// Sends an undeliverable envelope to dead letters. An asker waiting on it learns why at
+    /// once instead of waiting for its timeout.
+    pub(crate) fn dead_letter(&self, envelope: Envelope, reason: DeadLetterReason) {
+        let Envelope {
+            message,
+            sender,
+            reply,
+        } = envelope;
+        if let Some(reply) = reply {
+            let name = self.name.to_string();
+            let error = match reason {
+                DeadLetterReason::MailboxFull => AskError::Send(SendError::MailboxFull { name }),
+                DeadLetterReason::MailboxTimeout => {
+                    AskError::Send(SendError::MailboxTimeout { name })
+                }
+                DeadLetterReason::Unhandled => AskError::Unhandled { name },
+                _ => AskError::Send(SendError::ActorStopped { name }),
+            };
+            // The asker may have stopped waiting already; then nobody needs to hear it.
+            let _ = reply.send(Err(error));
+        }
+        self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+        self.system.dead_letter(sender, &self.name, message, reason);
+    }
+}

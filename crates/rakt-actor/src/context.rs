@@ -1,0 +1,306 @@
+//! What a handler sees: the message, its sender, and the actor's own powers.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::actor::Actor;
+use crate::cell::{ActorCell, Envelope, ReplyTo, SystemMessage};
+use crate::error::{ActorError, AskError, SendError, SpawnError};
+use crate::event::DeadLetterReason;
+use crate::message::{AnyMessage, Message};
+use crate::pid::{Ask, Pid};
+use crate::system::{ActorSystem, SpawnOptions, spawn_actor};
+
+/// The context of one message being handled by an actor of type `A`.
+///
+/// ```
+/// use rakt_actor::{Actor, ActorError, Context};
+/// use rakt_proto::v1::{PostStart, Terminated};
+///
+/// struct Greeter;
+///
+/// impl Actor for Greeter {
+///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+///         if ctx.is::<PostStart>() {
+///             tracing::info!(name = ctx.pid().name(), "started");
+///         } else if let Some(gone) = ctx.message::<Terminated>() {
+///             tracing::info!(address = %gone.address, "watched actor stopped");
+///         } else {
+///             ctx.unhandled();
+///         }
+///         Ok(())
+///     }
+/// }
+/// # let _ = Greeter;
+/// ```
+pub struct Context<'a, A> {
+    cell: &'a Arc<ActorCell>,
+    pid: &'a Pid,
+    message: Option<Box<dyn AnyMessage>>,
+    sender: Option<Pid>,
+    reply: Option<ReplyTo>,
+    failure: Option<ActorError>,
+    _actor: PhantomData<fn(&mut A)>,
+}
+
+impl<'a, A: Actor> Context<'a, A> {
+    pub(crate) fn new(
+        cell: &'a Arc<ActorCell>,
+        pid: &'a Pid,
+        message: Box<dyn AnyMessage>,
+        sender: Option<Pid>,
+        reply: Option<ReplyTo>,
+    ) -> Self {
+        Self {
+            cell,
+            pid,
+            message: Some(message),
+            sender,
+            reply,
+            failure: None,
+            _actor: PhantomData,
+        }
+    }
+
+    /// Ends the handling of the message: reports a failure to a waiting asker, and returns
+    /// the failure signalled with [`Context::err`], if any.
+    pub(crate) fn finish(mut self, failure: Option<&ActorError>) -> Option<ActorError> {
+        if let (Some(reply), Some(failure)) = (self.reply.take(), failure.or(self.failure.as_ref()))
+        {
+            // The asker may be gone; then nobody is waiting to hear about the failure.
+            let _ = reply.send(Err(AskError::HandlerFailed {
+                name: self.cell.name.to_string(),
+                error: failure.to_string(),
+            }));
+        }
+        // An ask left without a response is dropped here, and its asker gets `NoReply`.
+        self.failure.take()
+    }
+
+    /// This actor's own `Pid`.
+    pub fn pid(&self) -> &Pid {
+        self.pid
+    }
+
+    /// The actor system this actor runs in.
+    pub fn system(&self) -> ActorSystem {
+        ActorSystem::from_shared(self.cell.system.clone())
+    }
+
+    /// The message as a `T`, when it is one.
+    pub fn message<T: Message>(&self) -> Option<&T> {
+        self.message.as_deref().and_then(|m| m.downcast_ref::<T>())
+    }
+
+    /// The message, whatever its type; `None` once taken or forwarded.
+    pub fn message_any(&self) -> Option<&dyn AnyMessage> {
+        self.message.as_deref()
+    }
+
+    /// Whether the message is a `T`.
+    pub fn is<T: Message>(&self) -> bool {
+        self.message.as_deref().is_some_and(|m| m.is::<T>())
+    }
+
+    /// Takes the message by value when it is a `T`; local messages were never encoded, so
+    /// this is a move.
+    pub fn take_message<T: Message>(&mut self) -> Option<T> {
+        if !self.is::<T>() {
+            return None;
+        }
+        self.message.take().and_then(|m| m.downcast::<T>().ok())
+    }
+
+    /// Who sent the message, when it was sent by an actor.
+    pub fn sender(&self) -> Option<&Pid> {
+        self.sender.as_ref()
+    }
+
+    /// Replies to the message: to the asker when it is an ask, else to the sender. A reply
+    /// with nowhere to go becomes a dead letter.
+    pub fn respond<M: Message>(&mut self, message: M) {
+        let message: Box<dyn AnyMessage> = Box::new(message);
+        if let Some(reply) = self.reply.take() {
+            if let Err(Ok(late)) = reply.send(Ok(message)) {
+                self.cell.system.dead_letter(
+                    Some(self.pid.clone()),
+                    "ask reply",
+                    late,
+                    DeadLetterReason::LateReply,
+                );
+            }
+        } else if let Some(sender) = &self.sender {
+            // Failures are already dead letters; a reply has no one else to go to.
+            let _ = sender.cell().try_deliver(Envelope {
+                message,
+                sender: Some(self.pid.clone()),
+                reply: None,
+            });
+        } else {
+            self.cell.system.dead_letter(
+                Some(self.pid.clone()),
+                "no recipient",
+                message,
+                DeadLetterReason::NoRecipient,
+            );
+        }
+    }
+
+    /// Sends a message with this actor as sender.
+    pub async fn tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
+        to.send(Box::new(message), Some(self.pid.clone())).await
+    }
+
+    /// Sends a message with this actor as sender, without waiting for mailbox space.
+    pub fn try_tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
+        to.cell().try_deliver(Envelope {
+            message: Box::new(message),
+            sender: Some(self.pid.clone()),
+            reply: None,
+        })
+    }
+
+    /// Asks another actor with this actor as sender. Awaiting the reply does not block other
+    /// actors; this actor's own mailbox waits. Asking itself fails with
+    /// [`AskError::SelfAsk`](crate::AskError::SelfAsk) instead of timing out.
+    pub fn ask<'t, R: Message, M: Message>(&self, to: &'t Pid, message: M) -> Ask<'t, R> {
+        Ask::new(to, Box::new(message), Some(self.pid.clone()), |reply| {
+            reply
+                .downcast::<R>()
+                .map_err(|other| AskError::UnexpectedReply {
+                    expected: R::full_name(),
+                    actual: other.full_name(),
+                })
+        })
+    }
+
+    /// Sends the current message on to `to`, keeping its original sender, and its asker
+    /// when it is an ask, so the reply goes straight back. Does nothing when the message was
+    /// already taken or forwarded.
+    pub async fn forward(&mut self, to: &Pid) -> Result<(), SendError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        to.cell()
+            .deliver(Envelope {
+                message,
+                sender: self.sender.clone(),
+                reply: self.reply.take(),
+            })
+            .await
+    }
+
+    /// Spawns a child of this actor. Children stop before their parent.
+    pub async fn spawn_child<C: Actor>(&self, name: &str, actor: C) -> Result<Pid, SpawnError> {
+        self.spawn_child_with(name, actor, SpawnOptions::default())
+            .await
+    }
+
+    /// Spawns a child of this actor with options.
+    pub async fn spawn_child_with<C: Actor>(
+        &self,
+        name: &str,
+        actor: C,
+        options: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        spawn_actor(&self.cell.system, Some(self.pid), name, actor, options).await
+    }
+
+    /// The running children.
+    pub fn children(&self) -> Vec<Pid> {
+        self.cell.children()
+    }
+
+    /// Watches `target`: a [`Terminated`](rakt_proto::v1::Terminated) arrives when it stops.
+    pub fn watch(&self, target: &Pid) {
+        self.pid.watch(target);
+    }
+
+    /// Stops watching `target`.
+    pub fn unwatch(&self, target: &Pid) {
+        self.pid.unwatch(target);
+    }
+
+    /// Stops this actor gracefully once the current message is handled.
+    pub fn stop_self(&self) {
+        // Only fails when the actor is already stopping, which is what was asked for.
+        let _ = self.cell.lanes.push_system(SystemMessage::Stop);
+    }
+
+    /// Signals a failure without returning an error, as GoAkt's `ctx.Err`. The actor fails
+    /// once the handler returns.
+    pub fn err(&mut self, error: impl Into<ActorError>) {
+        self.failure = Some(error.into());
+    }
+
+    /// Declares the message unhandled: it becomes a dead letter.
+    pub fn unhandled(&mut self) {
+        if let Some(message) = self.message.take() {
+            let envelope = Envelope {
+                message,
+                sender: self.sender.clone(),
+                reply: self.reply.take(),
+            };
+            self.cell.dead_letter(envelope, DeadLetterReason::Unhandled);
+        }
+    }
+}
+
+impl<A> fmt::Debug for Context<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("pid", self.pid)
+            .field("message", &self.message)
+            .field("sender", &self.sender)
+            .field("is_ask", &self.reply.is_some())
+            .finish()
+    }
+}
+
+/// The context of `pre_start` and `post_stop`.
+///
+/// ```
+/// use rakt_actor::{Actor, ActorError, Context, LifecycleContext};
+///
+/// struct Worker;
+///
+/// impl Actor for Worker {
+///     async fn pre_start(&mut self, ctx: &mut LifecycleContext<'_>) -> Result<(), ActorError> {
+///         tracing::info!(name = ctx.pid().name(), system = ctx.system().name(), "starting");
+///         Ok(())
+///     }
+///
+///     async fn receive(&mut self, _ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+///         Ok(())
+///     }
+/// }
+/// # let _ = Worker;
+/// ```
+pub struct LifecycleContext<'a> {
+    pid: &'a Pid,
+}
+
+impl<'a> LifecycleContext<'a> {
+    pub(crate) fn new(pid: &'a Pid) -> Self {
+        Self { pid }
+    }
+
+    /// The actor's `Pid`.
+    pub fn pid(&self) -> &Pid {
+        self.pid
+    }
+
+    /// The actor system the actor runs in.
+    pub fn system(&self) -> ActorSystem {
+        ActorSystem::from_shared(self.pid.cell().system.clone())
+    }
+}
+
+impl fmt::Debug for LifecycleContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LifecycleContext")
+            .field("pid", self.pid)
+            .finish()
+    }
+}

@@ -1,0 +1,377 @@
+//! Typed errors of the runtime. "Could not deliver" and "the handler failed" are kept apart.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a name was rejected.
+///
+/// ```
+/// use rakt_actor::NameError;
+///
+/// assert_eq!(NameError::Empty.to_string(), "name is empty");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name is empty.
+    #[error("name is empty")]
+    Empty,
+    /// The name is longer than 255 bytes.
+    #[error("name is {len} bytes long, the limit is 255")]
+    TooLong {
+        /// The length of the rejected name.
+        len: usize,
+    },
+    /// The name holds a character outside `[a-zA-Z0-9-_.]` or does not start with a letter or digit.
+    #[error(
+        "name {name:?} has an invalid character at byte {position}: use letters, digits, '-', '_' and '.', starting with a letter or digit"
+    )]
+    InvalidCharacter {
+        /// The rejected name.
+        name: String,
+        /// The byte offset of the first bad character.
+        position: usize,
+    },
+}
+
+/// A failure of an actor: an error returned by a handler, a panic, or an error signalled with
+/// [`Context::err`](crate::Context::err).
+///
+/// Any error converts into it with `?`, like `anyhow::Error`; it deliberately does not
+/// implement [`std::error::Error`] itself so that the blanket conversion can exist.
+///
+/// ```
+/// use rakt_actor::ActorError;
+///
+/// fn parse(input: &str) -> Result<u32, ActorError> {
+///     Ok(input.parse::<u32>()?)
+/// }
+/// assert!(parse("x").is_err());
+/// assert_eq!(ActorError::msg("boom").to_string(), "boom");
+/// ```
+pub struct ActorError {
+    inner: Box<dyn StdError + Send + Sync + 'static>,
+    panic: bool,
+}
+
+impl ActorError {
+    /// A failure carrying a plain message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self {
+            inner: message.to_string().into(),
+            panic: false,
+        }
+    }
+
+    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic with a non-string payload".to_owned()
+        };
+        Self {
+            inner: format!("panicked: {text}").into(),
+            panic: true,
+        }
+    }
+
+    /// Whether the failure was a panic caught by the runtime.
+    pub fn is_panic(&self) -> bool {
+        self.panic
+    }
+
+    /// The underlying error.
+    pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        self.inner.as_ref()
+    }
+
+    /// The underlying error, by value.
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync + 'static> {
+        self.inner
+    }
+}
+
+impl<E> From<E> for ActorError
+where
+    E: StdError + Send + Sync + 'static,
+{
+    fn from(error: E) -> Self {
+        Self {
+            inner: Box::new(error),
+            panic: false,
+        }
+    }
+}
+
+impl fmt::Display for ActorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Debug for ActorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorError")
+            .field("error", &self.inner)
+            .field("panic", &self.panic)
+            .finish()
+    }
+}
+
+/// Why an actor could not be spawned.
+///
+/// ```
+/// use rakt_actor::{NameError, SpawnError};
+///
+/// let err = SpawnError::InvalidName(NameError::Empty);
+/// assert_eq!(err.to_string(), "invalid actor name: name is empty");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The name is not a valid actor name.
+    #[error("invalid actor name: {0}")]
+    InvalidName(#[from] NameError),
+    /// Another live actor of this system already has the name.
+    #[error("an actor named {name:?} already exists")]
+    NameTaken {
+        /// The name asked for.
+        name: String,
+    },
+    /// The actor system is stopping or stopped.
+    #[error("the actor system is not running")]
+    SystemStopped,
+    /// The parent of a child actor is not running.
+    #[error("parent actor {parent:?} is not running")]
+    ParentStopped {
+        /// The parent's name.
+        parent: String,
+    },
+    /// The mailbox settings are invalid.
+    #[error("invalid mailbox: {reason}")]
+    InvalidMailbox {
+        /// What is wrong.
+        reason: String,
+    },
+    /// `pre_start` failed on every attempt.
+    #[error("pre_start of {name:?} failed after {attempts} attempt(s): {error}")]
+    PreStartFailed {
+        /// The actor's name.
+        name: String,
+        /// How many times `pre_start` ran.
+        attempts: u32,
+        /// The last failure.
+        error: ActorError,
+    },
+    /// `pre_start` did not finish within the init timeout.
+    #[error("pre_start of {name:?} did not finish within {timeout:?}")]
+    PreStartTimeout {
+        /// The actor's name.
+        name: String,
+        /// The init timeout.
+        timeout: Duration,
+    },
+}
+
+/// Why a message could not be delivered. The message itself went to dead letters.
+///
+/// ```
+/// use rakt_actor::SendError;
+///
+/// let err = SendError::ActorStopped { name: "worker".into() };
+/// assert_eq!(err.to_string(), "actor \"worker\" is not running");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The receiver has stopped or is stopping.
+    #[error("actor {name:?} is not running")]
+    ActorStopped {
+        /// The receiver's name.
+        name: String,
+    },
+    /// The receiver's bounded, non-blocking mailbox is full.
+    #[error("the mailbox of actor {name:?} is full")]
+    MailboxFull {
+        /// The receiver's name.
+        name: String,
+    },
+    /// The receiver's bounded mailbox stayed full for the whole push timeout.
+    #[error("timed out waiting for space in the mailbox of actor {name:?}")]
+    MailboxTimeout {
+        /// The receiver's name.
+        name: String,
+    },
+    /// No actor of that name exists.
+    #[error("no actor named {name:?}")]
+    NotFound {
+        /// The name looked up.
+        name: String,
+    },
+}
+
+/// Why an ask got no reply.
+///
+/// ```
+/// use rakt_actor::AskError;
+///
+/// assert_eq!(AskError::ZeroTimeout.to_string(), "ask timeout must be greater than zero");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AskError {
+    /// The question could not be delivered.
+    #[error(transparent)]
+    Send(#[from] SendError),
+    /// No reply arrived within the timeout.
+    #[error("no reply from actor {name:?} within {timeout:?}")]
+    Timeout {
+        /// The receiver's name.
+        name: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// The timeout was zero.
+    #[error("ask timeout must be greater than zero")]
+    ZeroTimeout,
+    /// An actor asked itself from its own handler, which could only time out.
+    #[error("actor {name:?} asked itself, which would block until the timeout")]
+    SelfAsk {
+        /// The actor's name.
+        name: String,
+    },
+    /// The receiver handled the question without responding.
+    #[error("actor {name:?} handled the message without responding")]
+    NoReply {
+        /// The receiver's name.
+        name: String,
+    },
+    /// The receiver declared the question unhandled.
+    #[error("actor {name:?} did not handle the message")]
+    Unhandled {
+        /// The receiver's name.
+        name: String,
+    },
+    /// The receiver's handler failed while handling the question.
+    #[error("actor {name:?} failed while handling the message: {error}")]
+    HandlerFailed {
+        /// The receiver's name.
+        name: String,
+        /// The failure, rendered as text.
+        error: String,
+    },
+    /// The reply was not of the expected type.
+    #[error("expected a reply of type {expected}, got {actual}")]
+    UnexpectedReply {
+        /// The protobuf name of the expected type.
+        expected: String,
+        /// The protobuf name of the reply.
+        actual: String,
+    },
+}
+
+/// Why stopping, killing or restarting an actor failed.
+///
+/// ```
+/// use rakt_actor::StopError;
+///
+/// let err = StopError::NotRunning { name: "a".into() };
+/// assert_eq!(err.to_string(), "actor \"a\" is not running");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StopError {
+    /// The actor had already stopped.
+    #[error("actor {name:?} is not running")]
+    NotRunning {
+        /// The actor's name.
+        name: String,
+    },
+    /// The actor did not finish within the timeout; it goes on stopping in the background.
+    #[error("actor {name:?} did not stop within {timeout:?}")]
+    Timeout {
+        /// The actor's name.
+        name: String,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// An actor awaited its own stop, kill or restart from its handler, which could only
+    /// wait forever: use [`Context::stop_self`](crate::Context::stop_self) instead.
+    #[error("actor {name:?} cannot wait for its own stop or restart; use Context::stop_self")]
+    OwnActor {
+        /// The actor's name.
+        name: String,
+    },
+    /// A restart failed because `pre_start` failed; the actor was stopped.
+    #[error("restart of actor {name:?} failed: {error}")]
+    RestartFailed {
+        /// The actor's name.
+        name: String,
+        /// The `pre_start` failure, rendered as text.
+        error: String,
+    },
+}
+
+/// Why building or stopping an actor system failed.
+///
+/// ```
+/// use rakt_actor::SystemError;
+///
+/// let err = SystemError::NoRuntime;
+/// assert_eq!(err.to_string(), "an actor system must be built inside a tokio runtime");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemError {
+    /// The system name is invalid.
+    #[error("invalid actor system name: {0}")]
+    InvalidName(#[from] NameError),
+    /// A duration setting is zero.
+    #[error("{field} must be greater than zero")]
+    ZeroDuration {
+        /// The setting's name.
+        field: &'static str,
+    },
+    /// The default mailbox settings are invalid.
+    #[error("invalid default mailbox: {reason}")]
+    InvalidMailbox {
+        /// What is wrong.
+        reason: String,
+    },
+    /// `build` was called outside a tokio runtime.
+    #[error("an actor system must be built inside a tokio runtime")]
+    NoRuntime,
+    /// `stop` was called on a system that is already stopping or stopped.
+    #[error("the actor system is already stopped")]
+    AlreadyStopped,
+    /// Some actors were still running when the shutdown timeout passed; they were aborted.
+    #[error("{} actor(s) did not stop within {timeout:?}: {}", actors.len(), actors.join(", "))]
+    ShutdownTimeout {
+        /// The shutdown timeout.
+        timeout: Duration,
+        /// The names of the actors that were aborted.
+        actors: Vec<String>,
+    },
+}
+
+/// Why a lookup found no actor.
+///
+/// ```
+/// use rakt_actor::LookupError;
+///
+/// let err = LookupError::NotFound { name: "ghost".into() };
+/// assert_eq!(err.to_string(), "no actor named \"ghost\"");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// No live actor has the name.
+    #[error("no actor named {name:?}")]
+    NotFound {
+        /// The name looked up.
+        name: String,
+    },
+}

@@ -1,0 +1,70 @@
+//! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, dead letters
+//! and the event stream, in one process, with no network code.
+//!
+//! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
+//! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
+//! control-plane client (`cargo xtask layering` checks it). Remoting, the cluster, the
+//! testkit and the `rakt` facade build on it.
+//!
+//! Messages are protobuf messages ([`Message`]): a local send moves the value into the
+//! receiver's mailbox without encoding it, and the same message can cross the wire later.
+//! Each actor runs as one tokio task that handles one message at a time; system messages
+//! (stop, kill, restart, terminated) travel on their own lane and always come first.
+//!
+//! ```
+//! use rakt_actor::{Actor, ActorError, ActorSystem, Context};
+//! use rakt_proto::v1::StatusFailure as Note;
+//!
+//! struct Upper;
+//!
+//! impl Actor for Upper {
+//!     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+//!         if let Some(note) = ctx.take_message::<Note>() {
+//!             ctx.respond(Note { error: note.error.to_uppercase() });
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let system = ActorSystem::builder("hello").build()?;
+//! let upper = system.spawn("upper", Upper).await?;
+//! let reply: Note = upper.ask(Note { error: "hi".into() }).await?;
+//! assert_eq!(reply.error, "HI");
+//! system.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `docs/runtime-semantics.md` in the repository states the ordering, delivery, stop and
+//! ask-timeout rules this crate keeps.
+
+mod actor;
+mod address;
+mod cell;
+mod context;
+mod error;
+mod event;
+mod mailbox;
+mod message;
+mod pid;
+mod runner;
+mod system;
+
+pub use actor::{Actor, FnActor};
+pub use address::{Address, MAX_NAME_LEN, validate_name};
+pub use context::{Context, LifecycleContext};
+pub use error::{
+    ActorError, AskError, LookupError, NameError, SendError, SpawnError, StopError, SystemError,
+};
+pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
+pub use mailbox::{MailboxConfig, MessageOrder};
+pub use message::{AnyMessage, Message};
+pub use pid::{ActorMetrics, Ask, Pid};
+pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
+
+/// The runtime's own messages, re-exported from `rakt-proto`.
+pub mod messages {
+    pub use rakt_proto::v1::{PoisonPill, PostStart, StatusFailure, Terminated};
+}

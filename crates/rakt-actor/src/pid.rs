@@ -1,0 +1,475 @@
+//! `Pid`: the handle through which everything talks to an actor.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::address::Address;
+use crate::cell::{ActorCell, Envelope, SystemMessage, state};
+use crate::error::{AskError, SendError, StopError};
+use crate::message::{AnyMessage, Message};
+
+/// A handle to an actor: cheap to clone, `Send + Sync`, comparable and hashable.
+///
+/// Two `Pid`s are equal when they name the same incarnation of an actor: an actor spawned
+/// again under the same name gets a different `Pid`.
+///
+/// ```
+/// use rakt_actor::{ActorSystem, Context};
+/// use rakt_proto::v1::StatusFailure;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = ActorSystem::builder("pids").build()?;
+/// let echo = system
+///     .spawn_fn("echo", |ctx: &mut Context<'_, _>| {
+///         if let Some(msg) = ctx.take_message::<StatusFailure>() {
+///             ctx.respond(msg);
+///         }
+///         Ok(())
+///     })
+///     .await?;
+/// let reply: StatusFailure = echo.ask(StatusFailure { error: "hi".into() }).await?;
+/// assert_eq!(reply.error, "hi");
+/// assert_eq!(echo.name(), "echo");
+/// system.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Pid {
+    cell: Arc<ActorCell>,
+}
+
+impl Pid {
+    pub(crate) fn from_cell(cell: Arc<ActorCell>) -> Self {
+        Self { cell }
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<ActorCell> {
+        &self.cell
+    }
+
+    /// The actor's name, unique within its system.
+    pub fn name(&self) -> &str {
+        &self.cell.name
+    }
+
+    /// A number identifying this incarnation of the actor within its system.
+    pub fn id(&self) -> u64 {
+        self.cell.id
+    }
+
+    /// The actor's address.
+    pub fn address(&self) -> Address {
+        self.cell.system.address_of(&self.cell.name)
+    }
+
+    /// Whether the actor handles messages: started and not stopping.
+    pub fn is_running(&self) -> bool {
+        self.cell.state() == state::RUNNING
+    }
+
+    /// The parent, for a child actor.
+    pub fn parent(&self) -> Option<&Pid> {
+        self.cell.parent.as_ref()
+    }
+
+    /// The running children.
+    pub fn children(&self) -> Vec<Pid> {
+        self.cell.children()
+    }
+
+    /// Counters of this actor.
+    pub fn metrics(&self) -> ActorMetrics {
+        let stats = &self.cell.stats;
+        ActorMetrics {
+            processed: stats.processed.load(Ordering::Relaxed),
+            failures: stats.failures.load(Ordering::Relaxed),
+            restarts: stats.restarts.load(Ordering::Relaxed),
+            dead_letters: stats.dead_letters.load(Ordering::Relaxed),
+            mailbox_len: self.cell.lanes.user_len(),
+            last_processing_latency: Duration::from_nanos(
+                stats.last_latency_ns.load(Ordering::Relaxed),
+            ),
+            uptime: self.cell.started_at.elapsed(),
+            children: self.cell.children().len(),
+        }
+    }
+
+    /// Sends a message without a sender. Waits only when the actor has a bounded mailbox that
+    /// is full. An undeliverable message goes to dead letters and the error says why.
+    pub async fn tell<M: Message>(&self, message: M) -> Result<(), SendError> {
+        self.send(Box::new(message), None).await
+    }
+
+    /// Sends a message without ever waiting: a full bounded mailbox fails at once with
+    /// [`SendError::MailboxFull`]. An undeliverable message goes to dead letters.
+    pub fn try_tell<M: Message>(&self, message: M) -> Result<(), SendError> {
+        self.cell.try_deliver(Envelope {
+            message: Box::new(message),
+            sender: None,
+            reply: None,
+        })
+    }
+
+    pub(crate) async fn send(
+        &self,
+        message: Box<dyn AnyMessage>,
+        sender: Option<Pid>,
+    ) -> Result<(), SendError> {
+        self.cell
+            .deliver(Envelope {
+                message,
+                sender,
+                reply: None,
+            })
+            .await
+    }
+
+    /// Sends several messages in order. Every message is attempted; the undeliverable ones go
+    /// to dead letters and the first error is returned.
+    pub async fn batch_tell<M: Message>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+    ) -> Result<(), SendError> {
+        let mut first_error = None;
+        for message in messages {
+            if let Err(err) = self.tell(message).await {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Asks the actor and waits for a reply of type `R`, within the system's ask timeout
+    /// unless [`Ask::timeout`] says otherwise.
+    ///
+    /// A timed-out ask leaves nothing behind: a late reply becomes a dead letter, and a
+    /// question still queued when its asker gave up is not handled.
+    pub fn ask<R: Message, M: Message>(&self, message: M) -> Ask<'_, R> {
+        Ask::new(self, Box::new(message), None, decode_typed::<R>)
+    }
+
+    /// Like [`Pid::ask`], for a reply of any type.
+    pub fn ask_any<M: Message>(&self, message: M) -> Ask<'_, Box<dyn AnyMessage>> {
+        Ask::new(self, Box::new(message), None, Ok)
+    }
+
+    /// Asks several questions at once and waits for all replies, in order, within one timeout.
+    pub async fn batch_ask<R: Message, M: Message>(
+        &self,
+        messages: impl IntoIterator<Item = M>,
+        timeout: Duration,
+    ) -> Vec<Result<R, AskError>> {
+        let pending: Vec<_> = messages
+            .into_iter()
+            .map(|m| self.ask::<R, M>(m).timeout(timeout).into_future())
+            .collect();
+        futures_util::future::join_all(pending).await
+    }
+
+    /// Runs `future` on the runtime and tells its output to this actor; a failure arrives as
+    /// a [`StatusFailure`](rakt_proto::v1::StatusFailure) message.
+    pub fn pipe_to<M, E, F>(&self, future: F)
+    where
+        M: Message,
+        E: fmt::Display,
+        F: Future<Output = Result<M, E>> + Send + 'static,
+    {
+        let target = self.clone();
+        self.cell.system.runtime.spawn(async move {
+            let message: Box<dyn AnyMessage> = match future.await {
+                Ok(message) => Box::new(message),
+                Err(error) => Box::new(rakt_proto::v1::StatusFailure {
+                    error: error.to_string(),
+                }),
+            };
+            // Undeliverable results are already in dead letters.
+            let _ = target.send(message, None).await;
+        });
+    }
+
+    /// Stops the actor gracefully: it handles what is already queued, stops its children,
+    /// runs `post_stop`, and is gone when this returns. Messages sent meanwhile become dead
+    /// letters. Waits at most the system's shutdown timeout.
+    pub async fn stop(&self) -> Result<(), StopError> {
+        self.signal_and_wait(SystemMessage::Stop).await
+    }
+
+    /// Stops the actor after its current message: queued messages become dead letters.
+    pub async fn kill(&self) -> Result<(), StopError> {
+        self.signal_and_wait(SystemMessage::Kill).await
+    }
+
+    /// Restarts the actor: `post_stop`, then `pre_start`, then a new `PostStart`. The mailbox,
+    /// name and watchers are kept and the restart count grows.
+    pub async fn restart(&self) -> Result<(), StopError> {
+        self.not_own_actor()?;
+        let (tx, rx) = oneshot::channel();
+        if self
+            .cell
+            .lanes
+            .push_system(SystemMessage::Restart(Some(tx)))
+            .is_err()
+            || self.cell.state() >= state::STOPPING
+        {
+            return Err(StopError::NotRunning {
+                name: self.name().to_owned(),
+            });
+        }
+        let timeout = self.cell.system.config.shutdown_timeout;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(error))) => Err(StopError::RestartFailed {
+                name: self.name().to_owned(),
+                error,
+            }),
+            Ok(Err(_)) => Err(StopError::NotRunning {
+                name: self.name().to_owned(),
+            }),
+            Err(_) => Err(StopError::Timeout {
+                name: self.name().to_owned(),
+                timeout,
+            }),
+        }
+    }
+
+    /// An actor waiting for its own stop or restart would wait forever.
+    fn not_own_actor(&self) -> Result<(), StopError> {
+        if crate::runner::is_current(&self.cell) {
+            return Err(StopError::OwnActor {
+                name: self.name().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn signal_and_wait(&self, signal: SystemMessage) -> Result<(), StopError> {
+        self.not_own_actor()?;
+        if self.cell.state() >= state::STOPPING || self.cell.lanes.push_system(signal).is_err() {
+            return Err(StopError::NotRunning {
+                name: self.name().to_owned(),
+            });
+        }
+        let timeout = self.cell.system.config.shutdown_timeout;
+        tokio::time::timeout(timeout, self.cell.wait_terminated())
+            .await
+            .map_err(|_| StopError::Timeout {
+                name: self.name().to_owned(),
+                timeout,
+            })
+    }
+
+    /// Waits until the actor has stopped.
+    pub async fn wait_stopped(&self) {
+        self.cell.wait_terminated().await;
+    }
+
+    /// Makes this actor watch `target`: when `target` stops, this actor receives a
+    /// [`Terminated`](rakt_proto::v1::Terminated) message whose sender is `target`. Watching
+    /// an actor that has already stopped delivers `Terminated` at once.
+    pub fn watch(&self, target: &Pid) {
+        self.cell.add_watching(target);
+        if !target.cell.add_watcher(self) {
+            // Already gone: tell the watcher now. If the watcher is gone too, nobody is left
+            // to tell.
+            let _ = self
+                .cell
+                .lanes
+                .push_system(SystemMessage::Terminated(target.clone()));
+        }
+    }
+
+    /// Stops watching `target`; no `Terminated` for it arrives after this returns.
+    pub fn unwatch(&self, target: &Pid) {
+        self.cell.remove_watching(target);
+        target.cell.remove_watcher(self);
+    }
+}
+
+fn decode_typed<R: Message>(reply: Box<dyn AnyMessage>) -> Result<R, AskError> {
+    reply
+        .downcast::<R>()
+        .map_err(|other| AskError::UnexpectedReply {
+            expected: R::full_name(),
+            actual: other.full_name(),
+        })
+}
+
+impl PartialEq for Pid {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+            || (self.cell.id == other.cell.id
+                && self.cell.name == other.cell.name
+                && self.cell.system.name == other.cell.system.name)
+    }
+}
+
+impl Eq for Pid {}
+
+impl Hash for Pid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.cell.id.hash(state);
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pid")
+            .field("name", &self.name())
+            .field("id", &self.cell.id)
+            .finish()
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.address(), f)
+    }
+}
+
+/// A snapshot of an actor's counters.
+///
+/// ```
+/// use rakt_actor::ActorMetrics;
+///
+/// let idle = ActorMetrics::default();
+/// assert_eq!(idle.processed, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActorMetrics {
+    /// Messages handled, including `PostStart` and `Terminated`.
+    pub processed: u64,
+    /// Handler failures: errors, signalled errors and panics.
+    pub failures: u64,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Messages addressed to this actor that became dead letters.
+    pub dead_letters: u64,
+    /// Messages waiting in the user lane.
+    pub mailbox_len: usize,
+    /// How long the last message took to handle.
+    pub last_processing_latency: Duration,
+    /// Time since spawn.
+    pub uptime: Duration,
+    /// Running children.
+    pub children: usize,
+}
+
+type Decode<R> = fn(Box<dyn AnyMessage>) -> Result<R, AskError>;
+
+/// A pending ask, built by [`Pid::ask`] or [`Context::ask`](crate::Context::ask); `.await` it.
+///
+/// ```
+/// use std::time::Duration;
+/// use rakt_actor::{ActorSystem, AskError};
+/// use rakt_proto::v1::PostStart;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = ActorSystem::builder("asks").build()?;
+/// // This actor never responds.
+/// let silent = system.spawn_fn("silent", |_ctx| Ok(())).await?;
+/// let outcome = silent.ask::<PostStart, _>(PostStart {}).timeout(Duration::from_millis(20)).await;
+/// assert!(matches!(outcome, Err(AskError::NoReply { .. })));
+/// system.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an ask does nothing until awaited"]
+pub struct Ask<'a, R> {
+    target: &'a Pid,
+    message: Box<dyn AnyMessage>,
+    sender: Option<Pid>,
+    timeout: Duration,
+    decode: Decode<R>,
+}
+
+impl<'a, R> Ask<'a, R> {
+    pub(crate) fn new(
+        target: &'a Pid,
+        message: Box<dyn AnyMessage>,
+        sender: Option<Pid>,
+        decode: Decode<R>,
+    ) -> Self {
+        let timeout = target.cell.system.config.ask_timeout;
+        Self {
+            target,
+            message,
+            sender,
+            timeout,
+            decode,
+        }
+    }
+
+    /// How long to wait for the reply; zero is rejected with [`AskError::ZeroTimeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn run(self) -> Result<R, AskError> {
+        let Self {
+            target,
+            message,
+            sender,
+            timeout,
+            decode,
+        } = self;
+        if timeout.is_zero() {
+            return Err(AskError::ZeroTimeout);
+        }
+        if sender.as_ref() == Some(target) {
+            return Err(AskError::SelfAsk {
+                name: target.name().to_owned(),
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        target
+            .cell
+            .deliver(Envelope {
+                message,
+                sender,
+                reply: Some(tx),
+            })
+            .await?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(reply))) => decode(reply),
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_)) => Err(AskError::NoReply {
+                name: target.name().to_owned(),
+            }),
+            Err(_) => Err(AskError::Timeout {
+                name: target.name().to_owned(),
+                timeout,
+            }),
+        }
+    }
+}
+
+impl<'a, R: Send + 'a> IntoFuture for Ask<'a, R> {
+    type Output = Result<R, AskError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<R> fmt::Debug for Ask<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ask")
+            .field("target", self.target)
+            .field("message", &self.message)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,585 @@
+//! The actor system: spawning, lookup, dead letters, events and shutdown.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+
+use crate::actor::{Actor, FnActor};
+use crate::address::{Address, validate_name};
+use crate::cell::{ActorCell, Envelope, SystemMessage};
+use crate::context::{Context, LifecycleContext};
+use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
+use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscription};
+use crate::mailbox::MailboxConfig;
+use crate::message::{AnyMessage, Message};
+use crate::pid::Pid;
+use crate::runner;
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const STOPPED: u8 = 2;
+
+/// Settings shared by every actor of a system.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) ask_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) init_timeout: Duration,
+    pub(crate) init_retries: u32,
+    pub(crate) default_mailbox: MailboxConfig,
+    pub(crate) log_dead_letters: bool,
+}
+
+pub(crate) struct SystemShared {
+    pub(crate) name: Arc<str>,
+    pub(crate) config: Config,
+    pub(crate) registry: Registry,
+    pub(crate) events: Arc<EventStream>,
+    pub(crate) runtime: tokio::runtime::Handle,
+    state: AtomicU8,
+    next_id: AtomicU64,
+    dead_letters: AtomicU64,
+    started_at: Instant,
+}
+
+impl SystemShared {
+    pub(crate) fn address_of(&self, name: &Arc<str>) -> Address {
+        Address::from_parts(self.name.clone(), name.clone())
+    }
+
+    fn is_running(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == RUNNING
+    }
+
+    /// Counts an undeliverable message, logs it when asked to, and publishes it when anybody
+    /// listens. Nothing is built for nobody.
+    pub(crate) fn dead_letter(
+        &self,
+        sender: Option<Pid>,
+        receiver: &str,
+        message: Box<dyn AnyMessage>,
+        reason: DeadLetterReason,
+    ) {
+        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        if self.config.log_dead_letters {
+            tracing::info!(system = %self.name, receiver, %reason, message = ?message, "dead letter");
+        }
+        if self.events.has_subscribers() {
+            let letter = DeadLetter::new(sender, receiver, message, reason);
+            self.events.publish(Event::DeadLetter(Arc::new(letter)));
+        }
+    }
+}
+
+/// Names to actors, sharded so that spawns on different threads rarely meet on one lock.
+pub(crate) struct Registry {
+    shards: Box<[Shard]>,
+}
+
+type Shard = Mutex<HashMap<Arc<str>, Pid>>;
+
+const SHARDS: usize = 16;
+
+impl Registry {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, name: &str) -> &Shard {
+        // FNV-1a: only spreads names over shards; each shard's map hashes properly itself.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        &self.shards[(hash as usize) % SHARDS]
+    }
+
+    fn insert(&self, name: &Arc<str>, pid: &Pid) -> bool {
+        let mut shard = self.shard(name).lock();
+        if shard.contains_key(name) {
+            return false;
+        }
+        shard.insert(name.clone(), pid.clone());
+        true
+    }
+
+    /// Removes `name` only while it still belongs to incarnation `id`.
+    pub(crate) fn remove(&self, name: &str, id: u64) {
+        let mut shard = self.shard(name).lock();
+        if shard.get(name).is_some_and(|p| p.id() == id) {
+            shard.remove(name);
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Pid> {
+        self.shard(name).lock().get(name).cloned()
+    }
+
+    fn all(&self) -> Vec<Pid> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+}
+
+/// Options for one spawn; the defaults come from the system.
+///
+/// ```
+/// use std::time::Duration;
+/// use rakt_actor::{MailboxConfig, SpawnOptions};
+///
+/// let options = SpawnOptions::new()
+///     .mailbox(MailboxConfig::NonBlockingBounded { capacity: 64 })
+///     .init_timeout(Duration::from_secs(3));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    mailbox: Option<MailboxConfig>,
+    init_timeout: Option<Duration>,
+}
+
+impl SpawnOptions {
+    /// Options that take every default from the system.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The actor's mailbox, instead of the system's default.
+    pub fn mailbox(mut self, mailbox: MailboxConfig) -> Self {
+        self.mailbox = Some(mailbox);
+        self
+    }
+
+    /// How long `pre_start` may take, all attempts together.
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = Some(timeout);
+        self
+    }
+}
+
+/// Builds an [`ActorSystem`]. Every setting has a default taken from GoAkt where it has one.
+///
+/// ```
+/// use std::time::Duration;
+/// use rakt_actor::{ActorSystem, MailboxConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = ActorSystem::builder("orders")
+///     .ask_timeout(Duration::from_secs(2))
+///     .shutdown_timeout(Duration::from_secs(30))
+///     .default_mailbox(MailboxConfig::Fair)
+///     .log_dead_letters(true)
+///     .build()?;
+/// assert_eq!(system.name(), "orders");
+/// system.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ActorSystemBuilder {
+    name: String,
+    ask_timeout: Duration,
+    shutdown_timeout: Duration,
+    init_timeout: Duration,
+    init_retries: u32,
+    default_mailbox: MailboxConfig,
+    log_dead_letters: bool,
+}
+
+impl ActorSystemBuilder {
+    /// Default timeout of [`Pid::ask`]: 5 s.
+    pub fn ask_timeout(mut self, timeout: Duration) -> Self {
+        self.ask_timeout = timeout;
+        self
+    }
+
+    /// How long [`ActorSystem::stop`] and [`Pid::stop`] wait for actors: 5 minutes.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long `pre_start` may take, all attempts together: 1 s.
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+
+    /// How many more times a failing `pre_start` is tried: 4 (five attempts in all).
+    pub fn init_retries(mut self, retries: u32) -> Self {
+        self.init_retries = retries;
+        self
+    }
+
+    /// The mailbox of actors spawned without one: unbounded.
+    pub fn default_mailbox(mut self, mailbox: MailboxConfig) -> Self {
+        self.default_mailbox = mailbox;
+        self
+    }
+
+    /// Whether every dead letter is also logged with `tracing` at info level: off.
+    pub fn log_dead_letters(mut self, log: bool) -> Self {
+        self.log_dead_letters = log;
+        self
+    }
+
+    /// Checks the settings and starts the system on the current tokio runtime.
+    pub fn build(self) -> Result<ActorSystem, SystemError> {
+        validate_name(&self.name)?;
+        for (field, value) in [
+            ("ask_timeout", self.ask_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("init_timeout", self.init_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(SystemError::ZeroDuration { field });
+            }
+        }
+        if let Err(reason) = self.default_mailbox.validate() {
+            return Err(SystemError::InvalidMailbox { reason });
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
+        let shared = SystemShared {
+            name: Arc::from(self.name),
+            config: Config {
+                ask_timeout: self.ask_timeout,
+                shutdown_timeout: self.shutdown_timeout,
+                init_timeout: self.init_timeout,
+                init_retries: self.init_retries,
+                default_mailbox: self.default_mailbox,
+                log_dead_letters: self.log_dead_letters,
+            },
+            registry: Registry::new(),
+            events: Arc::new(EventStream::new()),
+            runtime,
+            state: AtomicU8::new(RUNNING),
+            next_id: AtomicU64::new(1),
+            dead_letters: AtomicU64::new(0),
+            started_at: Instant::now(),
+        };
+        Ok(ActorSystem {
+            shared: Arc::new(shared),
+        })
+    }
+}
+
+/// A set of actors in one process, with their names, dead letters and events.
+///
+/// Cheap to clone: clones share the same system. Build one with [`ActorSystem::builder`]
+/// inside a tokio runtime, and end it with [`ActorSystem::stop`].
+///
+/// ```
+/// use rakt_actor::{ActorSystem, Event};
+/// use rakt_proto::v1::PostStart;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = ActorSystem::builder("demo").build()?;
+/// system.spawn_fn("sink", |_ctx| Ok(())).await?;
+/// assert_eq!(system.actor_count(), 1);
+///
+/// // A message for nobody is a dead letter, counted and published.
+/// let mut events = system.subscribe();
+/// assert!(system.tell("nobody", PostStart {}).await.is_err());
+/// assert!(matches!(events.recv().await, Some(Event::DeadLetter(_))));
+/// assert_eq!(system.dead_letter_count(), 1);
+///
+/// system.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ActorSystem {
+    shared: Arc<SystemShared>,
+}
+
+impl ActorSystem {
+    /// Starts building a system with the given name (`[a-zA-Z0-9][a-zA-Z0-9-_.]*`).
+    pub fn builder(name: impl Into<String>) -> ActorSystemBuilder {
+        ActorSystemBuilder {
+            name: name.into(),
+            ask_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(300),
+            init_timeout: Duration::from_secs(1),
+            init_retries: 4,
+            default_mailbox: MailboxConfig::Unbounded,
+            log_dead_letters: false,
+        }
+    }
+
+    pub(crate) fn from_shared(shared: Arc<SystemShared>) -> Self {
+        Self { shared }
+    }
+
+    /// The system's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Whether the system accepts spawns: built and not stopping.
+    pub fn is_running(&self) -> bool {
+        self.shared.is_running()
+    }
+
+    /// Time since `build`.
+    pub fn uptime(&self) -> Duration {
+        self.shared.started_at.elapsed()
+    }
+
+    /// Spawns a top-level actor. `pre_start` runs before this returns; its failure is the
+    /// spawn's failure. The actor then receives `PostStart` before any other message.
+    pub async fn spawn<A: Actor>(&self, name: &str, actor: A) -> Result<Pid, SpawnError> {
+        spawn_actor(&self.shared, None, name, actor, SpawnOptions::default()).await
+    }
+
+    /// Spawns a top-level actor with options.
+    pub async fn spawn_with<A: Actor>(
+        &self,
+        name: &str,
+        actor: A,
+        options: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        spawn_actor(&self.shared, None, name, actor, options).await
+    }
+
+    /// Spawns a top-level actor from a closure; see [`FnActor`].
+    pub async fn spawn_fn(
+        &self,
+        name: &str,
+        receive: impl FnMut(&mut Context<'_, FnActor>) -> Result<(), ActorError> + Send + 'static,
+    ) -> Result<Pid, SpawnError> {
+        self.spawn(name, FnActor::new(receive)).await
+    }
+
+    /// Looks an actor up by name. Today this searches this system; with a cluster it will
+    /// search the cluster too, which is why it is `async`.
+    pub async fn actor_of(&self, name: &str) -> Result<Pid, LookupError> {
+        self.local_actor(name).ok_or_else(|| LookupError::NotFound {
+            name: name.to_owned(),
+        })
+    }
+
+    /// Looks an actor up by name in this system only.
+    pub fn local_actor(&self, name: &str) -> Option<Pid> {
+        self.shared.registry.get(name)
+    }
+
+    /// Every live actor of this system.
+    pub fn actors(&self) -> Vec<Pid> {
+        self.shared.registry.all()
+    }
+
+    /// How many actors live in this system.
+    pub fn actor_count(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Sends a message to the actor with this name. An unknown name makes the message a
+    /// dead letter and the send fails with [`SendError::NotFound`].
+    pub async fn tell<M: Message>(&self, name: &str, message: M) -> Result<(), SendError> {
+        match self.shared.registry.get(name) {
+            Some(pid) => pid.tell(message).await,
+            None => {
+                let envelope = Envelope {
+                    message: Box::new(message),
+                    sender: None,
+                    reply: None,
+                };
+                self.shared.dead_letter(
+                    None,
+                    name,
+                    envelope.message,
+                    DeadLetterReason::UnknownActor,
+                );
+                Err(SendError::NotFound {
+                    name: name.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Subscribes to the event stream.
+    pub fn subscribe(&self) -> Subscription {
+        self.shared.events.subscribe()
+    }
+
+    /// How many messages became dead letters since the system started.
+    pub fn dead_letter_count(&self) -> u64 {
+        self.shared.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// Stops the system: no more spawns, then every actor stops gracefully, children before
+    /// their parents, within the shutdown timeout. Actors still running at the deadline are
+    /// aborted and named in the error.
+    pub async fn stop(&self) -> Result<(), SystemError> {
+        let shared = &self.shared;
+        if shared
+            .state
+            .compare_exchange(RUNNING, STOPPING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(SystemError::AlreadyStopped);
+        }
+        let timeout = shared.config.shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let top: Vec<Pid> = shared
+            .registry
+            .all()
+            .into_iter()
+            .filter(|p| p.parent().is_none())
+            .collect();
+        for pid in &top {
+            // An actor already stopping needs no signal.
+            let _ = pid.cell().lanes.push_system(SystemMessage::Stop);
+        }
+        let _ = tokio::time::timeout_at(deadline, async {
+            for pid in &top {
+                pid.cell().wait_terminated().await;
+            }
+        })
+        .await;
+        let leftovers = shared.registry.all();
+        for pid in &leftovers {
+            if let Some(handle) = pid.cell().abort.get() {
+                handle.abort();
+            }
+            runner::finish(pid.cell(), pid);
+        }
+        shared.state.store(STOPPED, Ordering::SeqCst);
+        shared.events.close();
+        if leftovers.is_empty() {
+            Ok(())
+        } else {
+            let actors = leftovers.iter().map(|p| p.name().to_owned()).collect();
+            Err(SystemError::ShutdownTimeout { timeout, actors })
+        }
+    }
+}
+
+impl fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("name", &self.shared.name)
+            .field("actors", &self.shared.registry.len())
+            .finish()
+    }
+}
+
+pub(crate) async fn spawn_actor<A: Actor>(
+    shared: &Arc<SystemShared>,
+    parent: Option<&Pid>,
+    name: &str,
+    mut actor: A,
+    options: SpawnOptions,
+) -> Result<Pid, SpawnError> {
+    if !shared.is_running() {
+        return Err(SpawnError::SystemStopped);
+    }
+    validate_name(name)?;
+    let mailbox = options
+        .mailbox
+        .as_ref()
+        .unwrap_or(&shared.config.default_mailbox);
+    let lanes = mailbox
+        .build()
+        .map_err(|reason| SpawnError::InvalidMailbox { reason })?;
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let name: Arc<str> = Arc::from(name);
+    let timeout = options.init_timeout.unwrap_or(shared.config.init_timeout);
+    let cell = Arc::new(ActorCell::new(
+        id,
+        name.clone(),
+        shared.clone(),
+        parent.cloned(),
+        lanes,
+        timeout,
+    ));
+    let pid = Pid::from_cell(cell.clone());
+    if !shared.registry.insert(&name, &pid) {
+        return Err(SpawnError::NameTaken {
+            name: name.to_string(),
+        });
+    }
+    // `stop` marks the system stopping before it collects actors; an insert it missed sees
+    // the mark here.
+    if !shared.is_running() {
+        shared.registry.remove(&name, id);
+        return Err(SpawnError::SystemStopped);
+    }
+    if let Some(parent) = parent {
+        if !parent.cell().add_child(&pid) {
+            shared.registry.remove(&name, id);
+            return Err(SpawnError::ParentStopped {
+                parent: parent.name().to_owned(),
+            });
+        }
+    }
+    if let Err(error) = run_pre_start(&mut actor, &pid, timeout, shared.config.init_retries).await {
+        // Messages sent to it meanwhile become dead letters; watchers hear it stopped.
+        runner::finish(&cell, &pid);
+        return Err(error);
+    }
+    cell.set_running();
+    let handle = shared.runtime.spawn(runner::run(cell.clone(), actor));
+    // Set once, right after creation, so it cannot already hold a value.
+    let _ = cell.abort.set(handle.abort_handle());
+    if shared.events.has_subscribers() {
+        shared
+            .events
+            .publish(Event::ActorStarted { pid: pid.clone() });
+        if let Some(parent) = parent {
+            shared.events.publish(Event::ChildCreated {
+                parent: parent.clone(),
+                child: pid.clone(),
+            });
+        }
+    }
+    Ok(pid)
+}
+
+/// Runs `pre_start`, retrying failures, all attempts within `timeout`.
+pub(crate) async fn run_pre_start<A: Actor>(
+    actor: &mut A,
+    pid: &Pid,
+    timeout: Duration,
+    retries: u32,
+) -> Result<(), SpawnError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    let attempts = retries.saturating_add(1);
+    for _ in 0..attempts {
+        let mut ctx = LifecycleContext::new(pid);
+        let attempt = AssertUnwindSafe(actor.pre_start(&mut ctx)).catch_unwind();
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Err(_) => {
+                return Err(SpawnError::PreStartTimeout {
+                    name: pid.name().to_owned(),
+                    timeout,
+                });
+            }
+            Ok(Ok(Ok(()))) => return Ok(()),
+            Ok(Ok(Err(error))) => last = Some(error),
+            Ok(Err(panic)) => last = Some(ActorError::from_panic(panic)),
+        }
+    }
+    Err(SpawnError::PreStartFailed {
+        name: pid.name().to_owned(),
+        attempts,
+        error: last.unwrap_or_else(|| ActorError::msg("pre_start never ran")),
+    })
+}

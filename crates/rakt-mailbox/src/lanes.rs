@@ -1,0 +1,842 @@
+//! [`Lanes`]: the two mailboxes of one actor, with a wake-up and a close protocol.
+//!
+//! An actor has a **system lane**, an unbounded lock-free queue for the runtime's own messages
+//! (stop, supervision, watch notices), and a **user lane**, any [`Mailbox`] for the messages
+//! users send.
+//! The system lane always pops first, so control messages never wait behind user traffic.
+//! One consumer (the actor's task) waits for either lane with [`Lanes::ready`]; every
+//! successful push wakes it (see [Wake-ups](self#wake-ups)).
+//!
+//! # The close protocol
+//!
+//! A stopping actor must not silently lose a message: each one is either handled (popped) or
+//! handed back to its sender as [`PushError::Closed`].
+//! `Lanes` keeps a single atomic word: a closed bit per lane and a count of pushes in flight.
+//!
+//! * A push adds one to the in-flight count, and in the same atomic step learns whether its
+//!   lane is closed.
+//!   If it is, the push takes the count back and returns the message.
+//!   Otherwise it enqueues, takes the count back, and wakes the consumer if it is parked.
+//! * [`close_user`](Lanes::close_user) and [`close_system`](Lanes::close_system) set the bit.
+//!
+//! Every push that starts after the bit is set sees it; every push that started before is
+//! counted until its message is in the queue.
+//! So once a lane is closed and [`is_quiescent`](Lanes::is_quiescent) reports no push in
+//! flight, nothing more can ever enter that lane, and a consumer that drains until then
+//! has seen every accepted message:
+//!
+//! ```
+//! use rakt_mailbox::Lanes;
+//!
+//! let lanes: Lanes<(), u32> = Lanes::unbounded();
+//! lanes.try_push_user(1).unwrap();
+//! lanes.close_user();
+//! assert!(lanes.try_push_user(2).unwrap_err().is_closed());
+//!
+//! let mut handled = Vec::new();
+//! loop {
+//!     while let Some(msg) = lanes.pop_user() {
+//!         handled.push(msg);
+//!     }
+//!     if lanes.is_quiescent() && lanes.user_len() == 0 {
+//!         break;
+//!     }
+//!     // A push is still in flight: let it finish (an async consumer yields here).
+//!     std::thread::yield_now();
+//! }
+//! assert_eq!(handled, [1]);
+//! ```
+//!
+//! A sender waiting for space in a bounded user lane ([`Lanes::push_user`]) is counted only
+//! while its future is being polled, never while it sleeps, so a draining consumer never
+//! waits on a sender that is itself waiting for the consumer.
+//! Such a sender stays safe through the [`Mailbox`] closing rule: `close_user` closes the
+//! mailbox before setting the bit, and a closed mailbox resolves every later poll of a
+//! waiting push to `Closed` without enqueuing.
+//!
+//! # Wake-ups
+//!
+//! The consumer's [`AtomicWaker`] is only touched when the consumer is parked.
+//! The same atomic word holds a parked bit: [`poll_ready`](Lanes::poll_ready) registers the
+//! waker, sets the bit and checks both lanes once more before returning `Pending`.
+//! A push learns the bit for free from the read-modify-write that takes back its in-flight
+//! count, and only then clears it and wakes the consumer.
+//! Because the bit and the count share one atomic, either the push sees the bit (and wakes the
+//! registered waker) or the consumer's second check sees the message: no wake-up is lost, and
+//! a push to a busy consumer costs no atomic operation beyond the protocol's two.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+use crossbeam_queue::SegQueue;
+
+use crate::{Mailbox, PushError, UnboundedMailbox};
+
+/// Set in [`Lanes::state`] once the user lane is closed.
+const USER_CLOSED: usize = 0b001;
+/// Set in [`Lanes::state`] once the system lane is closed.
+const SYSTEM_CLOSED: usize = 0b010;
+/// Set in [`Lanes::state`] while the consumer is parked in `poll_ready` and needs a wake-up.
+const PARKED: usize = 0b100;
+/// One push in flight; the count lives above the flag bits.
+const IN_FLIGHT: usize = 0b1000;
+
+/// The next message of an actor, tagged with the lane it came from.
+///
+/// # Examples
+///
+/// ```
+/// use rakt_mailbox::{Lanes, Next};
+///
+/// let lanes: Lanes<&str, u32> = Lanes::unbounded();
+/// lanes.try_push_user(42).unwrap();
+/// match lanes.pop() {
+///     Some(Next::System(msg)) => println!("system: {msg}"),
+///     Some(Next::User(msg)) => assert_eq!(msg, 42),
+///     None => unreachable!(),
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Next<S, U> {
+    /// A message from the system lane.
+    System(S),
+    /// A message from the user lane.
+    User(U),
+}
+
+/// The two lanes of one actor's mailbox: an unbounded system lane of `S` and a user lane of
+/// `U` with a pluggable discipline, one consumer waker and a close protocol.
+///
+/// Pushes may come from any number of threads; popping and waiting are for a single consumer.
+/// See the [module documentation](self) for the close protocol.
+///
+/// # Examples
+///
+/// ```
+/// use rakt_mailbox::{Lanes, Next};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let lanes: Lanes<&str, u32> = Lanes::unbounded();
+/// lanes.try_push_user(1).unwrap();
+/// lanes.push_system("stop").unwrap();
+///
+/// lanes.ready().await;
+/// // The system lane goes first even though the user message arrived earlier.
+/// assert_eq!(lanes.pop(), Some(Next::System("stop")));
+/// assert_eq!(lanes.pop(), Some(Next::User(1)));
+/// assert_eq!(lanes.pop(), None);
+/// # });
+/// ```
+pub struct Lanes<S, U> {
+    system: SegQueue<S>,
+    /// The default user lane, used when `custom_user` is `None`. It is held inline rather than
+    /// boxed, so the hot path of [`Lanes::unbounded`] is a direct, inlinable call instead of a
+    /// virtual one; an unused one costs memory but no allocation.
+    default_user: UnboundedMailbox<U>,
+    custom_user: Option<Box<dyn Mailbox<U>>>,
+    waker: AtomicWaker,
+    /// The closed bits, the parked bit and, above them, the number of pushes in flight.
+    state: AtomicUsize,
+}
+
+/// Runs `$body` with `$mailbox` bound to the user lane's mailbox, statically dispatched for
+/// the inline default.
+macro_rules! with_user {
+    ($lanes:expr, $mailbox:ident => $body:expr) => {
+        match &$lanes.custom_user {
+            None => {
+                let $mailbox = &$lanes.default_user;
+                $body
+            }
+            Some($mailbox) => $body,
+        }
+    };
+}
+
+/// Counts one push in flight for as long as it lives, even if the push panics.
+struct InFlight<'a, S: Send, U: Send> {
+    lanes: &'a Lanes<S, U>,
+    /// The state word just before this push was counted.
+    seen: usize,
+}
+
+impl<'a, S: Send, U: Send> InFlight<'a, S, U> {
+    #[inline]
+    fn enter(lanes: &'a Lanes<S, U>) -> Self {
+        // Acquire keeps the enqueue after the increment and, when the increment lands after a
+        // close, makes everything the closer did beforehand (such as closing the mailbox)
+        // visible here.
+        let seen = lanes.state.fetch_add(IN_FLIGHT, Ordering::Acquire);
+        Self { lanes, seen }
+    }
+
+    #[inline]
+    fn is_closed(&self, lane: usize) -> bool {
+        self.seen & lane != 0
+    }
+
+    /// Takes the count back after a push that enqueued nothing, so there is nobody to wake.
+    #[inline]
+    fn cancel(self) {
+        self.lanes.state.fetch_sub(IN_FLIGHT, Ordering::Release);
+        mem::forget(self);
+    }
+}
+
+/// Takes the count back after a push that enqueued (or panicked: waking then is harmless).
+impl<S: Send, U: Send> Drop for InFlight<'_, S, U> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release publishes the enqueue to a consumer that sees the count drop to zero or
+        // parks after this; Acquire makes the waker it registered before parking visible.
+        let before = self.lanes.state.fetch_sub(IN_FLIGHT, Ordering::AcqRel);
+        if before & PARKED != 0 {
+            self.lanes.wake_parked();
+        }
+    }
+}
+
+impl<S: Send, U: Send> Lanes<S, U> {
+    /// Creates lanes whose user lane is `user`.
+    ///
+    /// ```
+    /// use rakt_mailbox::{Lanes, NonBlockingBoundedMailbox};
+    ///
+    /// let user = NonBlockingBoundedMailbox::new(16).unwrap();
+    /// let lanes: Lanes<(), String> = Lanes::new(Box::new(user));
+    /// assert_eq!(lanes.user_capacity(), Some(16));
+    /// ```
+    pub fn new(user: Box<dyn Mailbox<U>>) -> Self {
+        Self::with_user(Some(user))
+    }
+
+    fn with_user(custom_user: Option<Box<dyn Mailbox<U>>>) -> Self {
+        Self {
+            system: SegQueue::new(),
+            default_user: UnboundedMailbox::new(),
+            custom_user,
+            waker: AtomicWaker::new(),
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// Creates lanes with the default [`UnboundedMailbox`] as the user lane.
+    ///
+    /// Prefer this to passing an `UnboundedMailbox` to [`new`](Self::new): the default lane is
+    /// stored inline and called without dynamic dispatch.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// assert_eq!(lanes.user_capacity(), None);
+    /// ```
+    pub fn unbounded() -> Self {
+        Self::with_user(None)
+    }
+
+    /// Enqueues a system message.
+    ///
+    /// # Errors
+    ///
+    /// Hands `msg` back only once [`close_system`](Self::close_system) was called.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<&str, ()> = Lanes::unbounded();
+    /// lanes.push_system("ping").unwrap();
+    /// lanes.close_system();
+    /// assert_eq!(lanes.push_system("late"), Err("late"));
+    /// assert_eq!(lanes.pop_system(), Some("ping"));
+    /// ```
+    #[inline]
+    pub fn push_system(&self, msg: S) -> Result<(), S> {
+        let in_flight = InFlight::enter(self);
+        if in_flight.is_closed(SYSTEM_CLOSED) {
+            in_flight.cancel();
+            return Err(msg);
+        }
+        self.system.push(msg);
+        // Leaving the in-flight count wakes the consumer if it is parked.
+        drop(in_flight);
+        Ok(())
+    }
+
+    /// Enqueues a user message without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`PushError::Closed`] after [`close_user`](Self::close_user), or whatever the user
+    /// mailbox's [`try_push`](Mailbox::try_push) reports (typically [`PushError::Full`]);
+    /// the message is handed back.
+    ///
+    /// ```
+    /// use rakt_mailbox::{Lanes, PushError};
+    ///
+    /// let lanes: Lanes<(), u32> = Lanes::unbounded();
+    /// lanes.try_push_user(1).unwrap();
+    /// lanes.close_user();
+    /// assert_eq!(lanes.try_push_user(2), Err(PushError::Closed(2)));
+    /// ```
+    #[inline]
+    pub fn try_push_user(&self, msg: U) -> Result<(), PushError<U>> {
+        let in_flight = InFlight::enter(self);
+        if in_flight.is_closed(USER_CLOSED) {
+            in_flight.cancel();
+            return Err(PushError::Closed(msg));
+        }
+        let result = with_user!(self, user => user.try_push(msg));
+        if result.is_ok() {
+            drop(in_flight);
+        } else {
+            in_flight.cancel();
+        }
+        result
+    }
+
+    /// Enqueues a user message, waiting for space when the user mailbox makes senders wait.
+    ///
+    /// This is [`try_push_user`](Self::try_push_user), and when that finds the mailbox full
+    /// and the mailbox [waits when full](Mailbox::waits_when_full), the mailbox's
+    /// [`push`](Mailbox::push).
+    /// Dropping the future while it waits drops the message.
+    ///
+    /// # Errors
+    ///
+    /// As for `try_push_user`, plus [`PushError::Timeout`] when a waiting mailbox stayed full
+    /// for its push timeout; a sender waiting when the lane closes gets
+    /// [`PushError::Closed`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_mailbox::{BoundedMailbox, Lanes, PushError};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let user = BoundedMailbox::new(1, Duration::from_millis(10)).unwrap();
+    /// let lanes: Lanes<(), u32> = Lanes::new(Box::new(user));
+    /// lanes.push_user(1).await.unwrap();
+    /// assert_eq!(lanes.push_user(2).await, Err(PushError::Timeout(2)));
+    /// assert_eq!(lanes.pop_user(), Some(1));
+    /// lanes.push_user(2).await.unwrap();
+    /// # });
+    /// ```
+    pub async fn push_user(&self, msg: U) -> Result<(), PushError<U>> {
+        let msg = match self.try_push_user(msg) {
+            Err(PushError::Full(msg)) if with_user!(self, user => user.waits_when_full()) => msg,
+            done => return done,
+        };
+        // The slow path counts itself in flight only inside each poll (and while creating the
+        // future, in case the mailbox does work there), never across a wait. The mailbox's
+        // closing rule makes a poll after `close_user` hand the message back.
+        let mut pending = {
+            let in_flight = InFlight::enter(self);
+            if in_flight.is_closed(USER_CLOSED) {
+                in_flight.cancel();
+                return Err(PushError::Closed(msg));
+            }
+            let pending = with_user!(self, user => user.push(msg));
+            // Mailboxes are expected to do their work when polled, but one that enqueued
+            // right here must still wake the consumer.
+            drop(in_flight);
+            pending
+        };
+        poll_fn(|cx| {
+            let in_flight = InFlight::enter(self);
+            let poll = pending.as_mut().poll(cx);
+            if let Poll::Ready(Ok(())) = poll {
+                drop(in_flight);
+            } else {
+                in_flight.cancel();
+            }
+            poll
+        })
+        .await
+    }
+
+    /// Takes the next message, from the system lane if it has one, else from the user lane.
+    ///
+    /// ```
+    /// use rakt_mailbox::{Lanes, Next};
+    ///
+    /// let lanes: Lanes<char, u32> = Lanes::unbounded();
+    /// lanes.try_push_user(7).unwrap();
+    /// lanes.push_system('s').unwrap();
+    /// assert_eq!(lanes.pop(), Some(Next::System('s')));
+    /// assert_eq!(lanes.pop(), Some(Next::User(7)));
+    /// ```
+    #[inline]
+    pub fn pop(&self) -> Option<Next<S, U>> {
+        // `is_empty` is a pair of loads, while `pop` on an empty queue also issues a fence:
+        // checking first keeps a stream of user messages cheap.
+        if !self.system.is_empty() {
+            if let Some(msg) = self.system.pop() {
+                return Some(Next::System(msg));
+            }
+        }
+        self.pop_user().map(Next::User)
+    }
+
+    /// Takes the next system message.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<u8, ()> = Lanes::unbounded();
+    /// assert_eq!(lanes.pop_system(), None);
+    /// lanes.push_system(1).unwrap();
+    /// assert_eq!(lanes.pop_system(), Some(1));
+    /// ```
+    #[inline]
+    pub fn pop_system(&self) -> Option<S> {
+        self.system.pop()
+    }
+
+    /// Takes the next user message.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// lanes.try_push_user(1).unwrap();
+    /// assert_eq!(lanes.pop_user(), Some(1));
+    /// ```
+    #[inline]
+    pub fn pop_user(&self) -> Option<U> {
+        with_user!(self, user => user.pop())
+    }
+
+    /// Polls for a message: `Ready` when either lane has one, else `Pending` with the
+    /// consumer's waker registered so that the next push wakes it.
+    ///
+    /// `Ready` means a message was there when checked; the consumer then pops, and goes back
+    /// to waiting if it finds nothing.
+    /// Only the most recently registered waker is woken: there is one consumer.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+    /// lanes.try_push_user(1).unwrap();
+    /// assert_eq!(lanes.poll_ready(&mut cx), Poll::Ready(()));
+    /// ```
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_message() {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // Pushes only wake a parked consumer. A push that leaves its in-flight count after
+        // this sees the bit and wakes the waker registered above; one that left before is
+        // ordered before this read-modify-write, so the check below sees its message.
+        self.state.fetch_or(PARKED, Ordering::AcqRel);
+        if self.has_message() {
+            // Not parking after all: spare the next push a needless wake-up.
+            self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Waits until either lane has a message (see [`poll_ready`](Self::poll_ready)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap().block_on(async {
+    /// let lanes: Arc<Lanes<(), u8>> = Arc::new(Lanes::unbounded());
+    /// let producer = Arc::clone(&lanes);
+    /// std::thread::spawn(move || producer.try_push_user(5).unwrap());
+    /// lanes.ready().await;
+    /// assert_eq!(lanes.pop_user(), Some(5));
+    /// # });
+    /// ```
+    pub fn ready(&self) -> impl Future<Output = ()> + Send + '_ {
+        poll_fn(move |cx| self.poll_ready(cx))
+    }
+
+    /// Closes the user lane: later user pushes fail with [`PushError::Closed`], and senders
+    /// waiting for space are woken to fail the same way ([`Mailbox::close`]).
+    ///
+    /// Messages already queued stay poppable; drain them as the
+    /// [module documentation](self#the-close-protocol) shows.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// assert!(!lanes.is_user_closed());
+    /// lanes.close_user();
+    /// assert!(lanes.is_user_closed());
+    /// ```
+    pub fn close_user(&self) {
+        // The mailbox closes first: a push that sees the bit then also sees a closed mailbox,
+        // which is what lets a waiting `push_user` skip checking the bit on every poll.
+        with_user!(self, user => user.close());
+        self.state.fetch_or(USER_CLOSED, Ordering::AcqRel);
+        // A consumer parked in `ready` gets a chance to notice the close.
+        self.wake_parked();
+    }
+
+    /// Closes the system lane: later [`push_system`](Self::push_system) calls hand their
+    /// message back.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<u8, ()> = Lanes::unbounded();
+    /// lanes.close_system();
+    /// assert!(lanes.is_system_closed());
+    /// assert_eq!(lanes.push_system(1), Err(1));
+    /// ```
+    pub fn close_system(&self) {
+        self.state.fetch_or(SYSTEM_CLOSED, Ordering::AcqRel);
+        self.wake_parked();
+    }
+
+    /// Whether [`close_user`](Self::close_user) was called.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), ()> = Lanes::unbounded();
+    /// assert!(!lanes.is_user_closed());
+    /// ```
+    pub fn is_user_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & USER_CLOSED != 0
+    }
+
+    /// Whether [`close_system`](Self::close_system) was called.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), ()> = Lanes::unbounded();
+    /// assert!(!lanes.is_system_closed());
+    /// ```
+    pub fn is_system_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & SYSTEM_CLOSED != 0
+    }
+
+    /// Whether no push, on either lane, is in flight right now.
+    ///
+    /// Together with a closed lane this means nothing more can enter that lane, and every
+    /// message that did is visible to the consumer; see the
+    /// [module documentation](self#the-close-protocol).
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// lanes.try_push_user(1).unwrap();
+    /// assert!(lanes.is_quiescent());
+    /// ```
+    pub fn is_quiescent(&self) -> bool {
+        self.state.load(Ordering::Acquire) < IN_FLIGHT
+    }
+
+    /// The number of queued user messages.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// lanes.try_push_user(1).unwrap();
+    /// assert_eq!(lanes.user_len(), 1);
+    /// ```
+    pub fn user_len(&self) -> usize {
+        with_user!(self, user => user.len())
+    }
+
+    /// The number of queued system messages.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<u8, ()> = Lanes::unbounded();
+    /// lanes.push_system(1).unwrap();
+    /// assert_eq!(lanes.system_len(), 1);
+    /// ```
+    pub fn system_len(&self) -> usize {
+        self.system.len()
+    }
+
+    /// The user mailbox's capacity, or `None` when it is unbounded.
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<(), u8> = Lanes::unbounded();
+    /// assert_eq!(lanes.user_capacity(), None);
+    /// ```
+    pub fn user_capacity(&self) -> Option<usize> {
+        with_user!(self, user => user.capacity())
+    }
+
+    #[inline]
+    fn has_message(&self) -> bool {
+        !self.system.is_empty() || !with_user!(self, user => user.is_empty())
+    }
+
+    /// Wakes the consumer parked in [`poll_ready`](Self::poll_ready), if any; kept out of
+    /// line because pushes to a busy consumer never get here.
+    #[cold]
+    fn wake_parked(&self) {
+        self.state.fetch_and(!PARKED, Ordering::AcqRel);
+        self.waker.wake();
+    }
+}
+
+impl<S: Send, U: Send> Default for Lanes<S, U> {
+    fn default() -> Self {
+        Self::unbounded()
+    }
+}
+
+impl<S, U> fmt::Debug for Lanes<S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.load(Ordering::Acquire);
+        let user: &dyn fmt::Debug = match &self.custom_user {
+            None => &self.default_user,
+            Some(user) => user,
+        };
+        f.debug_struct("Lanes")
+            .field("system_len", &self.system.len())
+            .field("user", user)
+            .field("user_closed", &(state & USER_CLOSED != 0))
+            .field("system_closed", &(state & SYSTEM_CLOSED != 0))
+            .field("in_flight", &(state / IN_FLIGHT))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::{BoundedMailbox, NonBlockingBoundedMailbox, PriorityMailbox};
+
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    /// A waker that counts how often it was woken.
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn system_before_user_even_when_user_filled_first() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        for n in 0..5 {
+            lanes.try_push_user(n).unwrap();
+        }
+        lanes.push_system(100).unwrap();
+        lanes.push_system(101).unwrap();
+        assert_eq!(lanes.system_len(), 2);
+        assert_eq!(lanes.user_len(), 5);
+        assert_eq!(lanes.pop(), Some(Next::System(100)));
+        assert_eq!(lanes.pop(), Some(Next::System(101)));
+        assert_eq!(lanes.pop(), Some(Next::User(0)));
+        // A system message arriving mid-stream still overtakes the queued user messages.
+        lanes.push_system(102).unwrap();
+        assert_eq!(lanes.pop(), Some(Next::System(102)));
+        let rest: Vec<_> = std::iter::from_fn(|| lanes.pop()).collect();
+        assert_eq!(rest, (1..5).map(Next::User).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn user_lane_discipline_is_respected() {
+        let lanes: Lanes<(), u32> = Lanes::new(Box::new(PriorityMailbox::new(u32::cmp)));
+        for n in [2, 9, 4] {
+            lanes.try_push_user(n).unwrap();
+        }
+        assert_eq!(lanes.pop_user(), Some(9));
+        assert_eq!(lanes.pop_user(), Some(4));
+        assert_eq!(lanes.pop_user(), Some(2));
+    }
+
+    #[test]
+    fn full_non_waiting_lane_hands_back_at_once() {
+        let user = NonBlockingBoundedMailbox::new(1).unwrap();
+        let lanes: Lanes<(), u32> = Lanes::new(Box::new(user));
+        lanes.try_push_user(1).unwrap();
+        assert_eq!(lanes.try_push_user(2), Err(PushError::Full(2)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // `push_user` does not wait on a mailbox that does not make senders wait.
+        assert_eq!(rt.block_on(lanes.push_user(3)), Err(PushError::Full(3)));
+        assert!(lanes.is_quiescent());
+    }
+
+    #[test]
+    fn closing_each_lane_is_independent() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        lanes.close_user();
+        assert!(lanes.is_user_closed() && !lanes.is_system_closed());
+        assert_eq!(lanes.try_push_user(1), Err(PushError::Closed(1)));
+        lanes.push_system(2).unwrap();
+        lanes.close_system();
+        assert!(lanes.is_system_closed());
+        assert_eq!(lanes.push_system(3), Err(3));
+        assert_eq!(lanes.pop(), Some(Next::System(2)));
+        assert_eq!(lanes.pop(), None);
+        assert!(lanes.is_quiescent());
+    }
+
+    #[test]
+    fn every_push_wakes_the_registered_consumer() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        lanes.try_push_user(1).unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Ready(()));
+        lanes.pop().unwrap();
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        lanes.push_system(1).unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        lanes.pop().unwrap();
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        // Closing wakes a parked consumer so it can notice.
+        lanes.close_user();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 3);
+        // A refused push wakes nobody.
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        assert!(lanes.try_push_user(2).is_err());
+        assert_eq!(counter.0.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn pushes_to_a_busy_consumer_skip_the_waker() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        lanes.try_push_user(1).unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(lanes.state.load(Ordering::SeqCst) & PARKED, 0);
+        // The consumer has not parked again: these pushes leave the waker alone.
+        for n in 2..10 {
+            lanes.try_push_user(n).unwrap();
+            lanes.push_system(n).unwrap();
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Ready(()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_push_user_wakes_consumer_when_space_frees() {
+        let user = BoundedMailbox::new(1, DEADLINE).unwrap();
+        let lanes: Arc<Lanes<(), u32>> = Arc::new(Lanes::new(Box::new(user)));
+        lanes.push_user(1).await.unwrap();
+        let sender = tokio::spawn({
+            let lanes = Arc::clone(&lanes);
+            async move { lanes.push_user(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!sender.is_finished());
+        // Waiting does not count as in flight, so a draining consumer is never blocked by it.
+        assert!(lanes.is_quiescent());
+        assert_eq!(lanes.pop_user(), Some(1));
+        tokio::time::timeout(DEADLINE, lanes.ready()).await.unwrap();
+        assert_eq!(lanes.pop_user(), Some(2));
+        assert_eq!(sender.await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_user_hands_waiting_senders_closed() {
+        let user = BoundedMailbox::new(1, DEADLINE).unwrap();
+        let lanes: Arc<Lanes<(), u32>> = Arc::new(Lanes::new(Box::new(user)));
+        lanes.push_user(0).await.unwrap();
+        let senders: Vec<_> = (1..=4)
+            .map(|n| {
+                let lanes = Arc::clone(&lanes);
+                tokio::spawn(async move { lanes.push_user(n).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        lanes.close_user();
+        for (n, sender) in (1..=4).zip(senders) {
+            let result = tokio::time::timeout(DEADLINE, sender)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(result, Err(PushError::Closed(n)));
+        }
+        assert!(lanes.is_quiescent());
+        assert_eq!(lanes.pop_user(), Some(0));
+        assert_eq!(lanes.pop_user(), None);
+    }
+
+    #[test]
+    fn futures_are_send() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        assert_send(&lanes.push_user(1));
+        assert_send(&lanes.ready());
+    }
+
+    #[test]
+    fn quiescence_waits_for_a_push_in_flight() {
+        let lanes: Lanes<(), u32> = Lanes::unbounded();
+        let in_flight = InFlight::enter(&lanes);
+        assert!(!lanes.is_quiescent());
+        drop(in_flight);
+        assert!(lanes.is_quiescent());
+    }
+
+    #[test]
+    fn ready_resolves_across_threads() {
+        let lanes: Arc<Lanes<(), u32>> = Arc::new(Lanes::unbounded());
+        let producer = std::thread::spawn({
+            let lanes = Arc::clone(&lanes);
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                lanes.try_push_user(7).unwrap();
+            }
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        rt.block_on(async { tokio::time::timeout(DEADLINE, lanes.ready()).await })
+            .unwrap();
+        assert!(start.elapsed() < DEADLINE);
+        assert_eq!(lanes.pop_user(), Some(7));
+        producer.join().unwrap();
+    }
+
+    #[test]
+    fn debug_needs_no_message_debug() {
+        struct Opaque;
+        let lanes: Lanes<Opaque, Opaque> = Lanes::unbounded();
+        lanes.push_system(Opaque).unwrap_or_else(|_| unreachable!());
+        let text = format!("{lanes:?}");
+        assert!(
+            text.starts_with("Lanes { system_len: 1, user: UnboundedMailbox"),
+            "{text}"
+        );
+    }
+}

