@@ -11,17 +11,17 @@ use tokio::task::AbortHandle;
 
 use crate::error::{AskError, SendError};
 use crate::event::DeadLetterReason;
-use crate::message::AnyMessage;
+use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::system::SystemShared;
 
 /// Where the reply to an ask goes.
-pub(crate) type ReplyTo = oneshot::Sender<Result<Box<dyn AnyMessage>, AskError>>;
+pub(crate) type ReplyTo = oneshot::Sender<Result<Payload, AskError>>;
 
 /// A user message in a mailbox: the value itself (never encoded locally), who sent it, and
 /// where a reply goes when it is an ask.
 pub(crate) struct Envelope {
-    pub(crate) message: Box<dyn AnyMessage>,
+    pub(crate) message: Payload,
     pub(crate) sender: Option<Pid>,
     pub(crate) reply: Option<ReplyTo>,
 }
@@ -48,6 +48,9 @@ pub(crate) mod state {
     pub(crate) const STOPPING: u8 = 2;
     /// Gone: unregistered, watchers told.
     pub(crate) const STOPPED: u8 = 3;
+    /// Stopped, and everything that follows a stop is done: the name is free, the parent and
+    /// the watchers know. Waiters for the stop wake here.
+    pub(crate) const TERMINATED: u8 = 4;
 }
 
 /// Parent, child and watch links. Boxed lazily: most actors never have any.
@@ -65,7 +68,7 @@ pub(crate) struct Stats {
     pub(crate) failures: AtomicU64,
     pub(crate) restarts: AtomicU32,
     pub(crate) dead_letters: AtomicU64,
-    pub(crate) last_latency_ns: AtomicU64,
+    pub(crate) last_latency_ticks: AtomicU64,
 }
 
 pub(crate) struct ActorCell {
@@ -132,15 +135,17 @@ impl ActorCell {
     /// with respect to `add_watcher`. `None` when it had already stopped.
     pub(crate) fn finish_stopping(&self) -> Option<Relations> {
         let mut relations = self.relations.lock();
-        if self.state() == state::STOPPED {
+        if self.state() >= state::STOPPED {
             return None;
         }
         self.state.store(state::STOPPED, Ordering::Release);
         Some(relations.take().map(|r| *r).unwrap_or_default())
     }
 
-    /// Wakes everybody waiting in [`ActorCell::wait_terminated`].
+    /// Marks the end of the stop and wakes everybody waiting in
+    /// [`ActorCell::wait_terminated`].
     pub(crate) fn notify_terminated(&self) {
+        self.state.store(state::TERMINATED, Ordering::Release);
         self.terminated.notify_waiters();
     }
 
@@ -148,7 +153,7 @@ impl ActorCell {
         let notified = self.terminated.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        if self.state() == state::STOPPED {
+        if self.state() == state::TERMINATED {
             return;
         }
         notified.await;
@@ -183,7 +188,7 @@ impl ActorCell {
     /// Registers `watcher`; false when this actor has already stopped.
     pub(crate) fn add_watcher(&self, watcher: &Pid) -> bool {
         let mut relations = self.relations.lock();
-        if self.state() == state::STOPPED {
+        if self.state() >= state::STOPPED {
             return false;
         }
         let r = relations.get_or_insert_with(Box::default);
@@ -219,10 +224,15 @@ impl ActorCell {
         }
     }
 
-    pub(crate) fn record_latency(&self, elapsed: Duration) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.stats.last_latency_ns.store(nanos, Ordering::Relaxed);
-        self.stats.processed.fetch_add(1, Ordering::Relaxed);
+    /// Records one handled message and how long it took, in raw clock ticks (see
+    /// [`clock`]). Only the actor's own task writes these counters, so plain stores suffice
+    /// where an atomic increment would cost a locked instruction per message.
+    pub(crate) fn record_handled(&self, ticks: u64) {
+        self.stats
+            .last_latency_ticks
+            .store(ticks, Ordering::Relaxed);
+        let processed = self.stats.processed.load(Ordering::Relaxed);
+        self.stats.processed.store(processed + 1, Ordering::Relaxed);
     }
 
     /// Enqueues a user message without waiting; what cannot be enqueued becomes a dead letter.
@@ -235,8 +245,16 @@ impl ActorCell {
 
     /// Enqueues a user message, waiting for space when the mailbox makes senders wait.
     pub(crate) async fn deliver(&self, envelope: Envelope) -> Result<(), SendError> {
-        match self.lanes.push_user(envelope).await {
+        match self.lanes.try_push_user(envelope) {
             Ok(()) => Ok(()),
+            Err(PushError::Full(envelope)) => {
+                // Only a full bounded mailbox gets here. The waiting future is boxed so that
+                // every send's own future stays small on the common path.
+                match Box::pin(self.lanes.push_user(envelope)).await {
+                    Ok(()) => Ok(()),
+                    Err(err) => Err(self.reject(err)),
+                }
+            }
             Err(err) => Err(self.reject(err)),
         }
     }
@@ -294,4 +312,12 @@ impl ActorCell {
         self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
         self.system.dead_letter(sender, &self.name, message, reason);
     }
+}
+
+/// The clock of per-message latencies: the CPU's time-stamp counter where it is usable (a few
+/// nanoseconds a read), else the system clock. Raw readings are stored and scaled to
+/// nanoseconds only when metrics are read.
+pub(crate) fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }

@@ -9,6 +9,7 @@ use crate::cell::{ActorCell, Envelope, ReplyTo, SystemMessage};
 use crate::error::{ActorError, AskError, SendError, SpawnError};
 use crate::event::DeadLetterReason;
 use crate::message::{AnyMessage, Message};
+use crate::payload::Payload;
 use crate::pid::{Ask, Pid};
 use crate::system::{ActorSystem, SpawnOptions, spawn_actor};
 
@@ -37,7 +38,7 @@ use crate::system::{ActorSystem, SpawnOptions, spawn_actor};
 pub struct Context<'a, A> {
     cell: &'a Arc<ActorCell>,
     pid: &'a Pid,
-    message: Option<Box<dyn AnyMessage>>,
+    message: Option<Payload>,
     sender: Option<Pid>,
     reply: Option<ReplyTo>,
     failure: Option<ActorError>,
@@ -48,7 +49,7 @@ impl<'a, A: Actor> Context<'a, A> {
     pub(crate) fn new(
         cell: &'a Arc<ActorCell>,
         pid: &'a Pid,
-        message: Box<dyn AnyMessage>,
+        message: Payload,
         sender: Option<Pid>,
         reply: Option<ReplyTo>,
     ) -> Self {
@@ -90,26 +91,29 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// The message as a `T`, when it is one.
     pub fn message<T: Message>(&self) -> Option<&T> {
-        self.message.as_deref().and_then(|m| m.downcast_ref::<T>())
+        self.message.as_ref().and_then(|m| m.downcast_ref::<T>())
     }
 
     /// The message, whatever its type; `None` once taken or forwarded.
     pub fn message_any(&self) -> Option<&dyn AnyMessage> {
-        self.message.as_deref()
+        self.message.as_ref().map(Payload::as_dyn)
     }
 
     /// Whether the message is a `T`.
     pub fn is<T: Message>(&self) -> bool {
-        self.message.as_deref().is_some_and(|m| m.is::<T>())
+        self.message.as_ref().is_some_and(|m| m.is::<T>())
     }
 
     /// Takes the message by value when it is a `T`; local messages were never encoded, so
     /// this is a move.
     pub fn take_message<T: Message>(&mut self) -> Option<T> {
-        if !self.is::<T>() {
-            return None;
+        match self.message.take()?.take::<T>() {
+            Ok(message) => Some(message),
+            Err(other) => {
+                self.message = Some(other);
+                None
+            }
         }
-        self.message.take().and_then(|m| m.downcast::<T>().ok())
     }
 
     /// Who sent the message, when it was sent by an actor.
@@ -120,7 +124,7 @@ impl<'a, A: Actor> Context<'a, A> {
     /// Replies to the message: to the asker when it is an ask, else to the sender. A reply
     /// with nowhere to go becomes a dead letter.
     pub fn respond<M: Message>(&mut self, message: M) {
-        let message: Box<dyn AnyMessage> = Box::new(message);
+        let message = Payload::new(message);
         if let Some(reply) = self.reply.take() {
             if let Err(Ok(late)) = reply.send(Ok(message)) {
                 self.cell.system.dead_letter(
@@ -149,13 +153,13 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// Sends a message with this actor as sender.
     pub async fn tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
-        to.send(Box::new(message), Some(self.pid.clone())).await
+        to.send(Payload::new(message), Some(self.pid.clone())).await
     }
 
     /// Sends a message with this actor as sender, without waiting for mailbox space.
     pub fn try_tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
         to.cell().try_deliver(Envelope {
-            message: Box::new(message),
+            message: Payload::new(message),
             sender: Some(self.pid.clone()),
             reply: None,
         })
@@ -165,14 +169,12 @@ impl<'a, A: Actor> Context<'a, A> {
     /// actors; this actor's own mailbox waits. Asking itself fails with
     /// [`AskError::SelfAsk`](crate::AskError::SelfAsk) instead of timing out.
     pub fn ask<'t, R: Message, M: Message>(&self, to: &'t Pid, message: M) -> Ask<'t, R> {
-        Ask::new(to, Box::new(message), Some(self.pid.clone()), |reply| {
-            reply
-                .downcast::<R>()
-                .map_err(|other| AskError::UnexpectedReply {
-                    expected: R::full_name(),
-                    actual: other.full_name(),
-                })
-        })
+        Ask::new(
+            to,
+            Payload::new(message),
+            Some(self.pid.clone()),
+            crate::pid::decode_typed::<R>,
+        )
     }
 
     /// Sends the current message on to `to`, keeping its original sender, and its asker

@@ -48,6 +48,7 @@ mod error;
 mod event;
 mod mailbox;
 mod message;
+mod payload;
 mod pid;
 mod runner;
 mod system;

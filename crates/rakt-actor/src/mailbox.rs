@@ -112,14 +112,14 @@ impl MailboxConfig {
             Self::Priority(order) => {
                 let order = order.clone();
                 Box::new(PriorityMailbox::new(move |a: &Envelope, b: &Envelope| {
-                    (order.0)(a.message.as_ref(), b.message.as_ref())
+                    (order.0)(a.message.as_dyn(), b.message.as_dyn())
                 }))
             }
             Self::StablePriority(order) => {
                 let order = order.clone();
                 Box::new(StablePriorityMailbox::new(
                     move |a: &Envelope, b: &Envelope| {
-                        (order.0)(a.message.as_ref(), b.message.as_ref())
+                        (order.0)(a.message.as_dyn(), b.message.as_dyn())
                     },
                 ))
             }

@@ -14,6 +14,7 @@ use crate::address::Address;
 use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::error::{AskError, SendError, StopError};
 use crate::message::{AnyMessage, Message};
+use crate::payload::Payload;
 
 /// A handle to an actor: cheap to clone, `Send + Sync`, comparable and hashable.
 ///
@@ -96,7 +97,8 @@ impl Pid {
             dead_letters: stats.dead_letters.load(Ordering::Relaxed),
             mailbox_len: self.cell.lanes.user_len(),
             last_processing_latency: Duration::from_nanos(
-                stats.last_latency_ns.load(Ordering::Relaxed),
+                crate::cell::clock()
+                    .delta_as_nanos(0, stats.last_latency_ticks.load(Ordering::Relaxed)),
             ),
             uptime: self.cell.started_at.elapsed(),
             children: self.cell.children().len(),
@@ -106,14 +108,19 @@ impl Pid {
     /// Sends a message without a sender. Waits only when the actor has a bounded mailbox that
     /// is full. An undeliverable message goes to dead letters and the error says why.
     pub async fn tell<M: Message>(&self, message: M) -> Result<(), SendError> {
-        self.send(Box::new(message), None).await
+        let envelope = Envelope {
+            message: Payload::new(message),
+            sender: None,
+            reply: None,
+        };
+        self.cell.deliver(envelope).await
     }
 
     /// Sends a message without ever waiting: a full bounded mailbox fails at once with
     /// [`SendError::MailboxFull`]. An undeliverable message goes to dead letters.
     pub fn try_tell<M: Message>(&self, message: M) -> Result<(), SendError> {
         self.cell.try_deliver(Envelope {
-            message: Box::new(message),
+            message: Payload::new(message),
             sender: None,
             reply: None,
         })
@@ -121,7 +128,7 @@ impl Pid {
 
     pub(crate) async fn send(
         &self,
-        message: Box<dyn AnyMessage>,
+        message: Payload,
         sender: Option<Pid>,
     ) -> Result<(), SendError> {
         self.cell
@@ -154,12 +161,14 @@ impl Pid {
     /// A timed-out ask leaves nothing behind: a late reply becomes a dead letter, and a
     /// question still queued when its asker gave up is not handled.
     pub fn ask<R: Message, M: Message>(&self, message: M) -> Ask<'_, R> {
-        Ask::new(self, Box::new(message), None, decode_typed::<R>)
+        Ask::new(self, Payload::new(message), None, decode_typed::<R>)
     }
 
     /// Like [`Pid::ask`], for a reply of any type.
     pub fn ask_any<M: Message>(&self, message: M) -> Ask<'_, Box<dyn AnyMessage>> {
-        Ask::new(self, Box::new(message), None, Ok)
+        Ask::new(self, Payload::new(message), None, |reply| {
+            Ok(reply.into_box())
+        })
     }
 
     /// Asks several questions at once and waits for all replies, in order, within one timeout.
@@ -185,9 +194,9 @@ impl Pid {
     {
         let target = self.clone();
         self.cell.system.runtime.spawn(async move {
-            let message: Box<dyn AnyMessage> = match future.await {
-                Ok(message) => Box::new(message),
-                Err(error) => Box::new(rakt_proto::v1::StatusFailure {
+            let message = match future.await {
+                Ok(message) => Payload::new(message),
+                Err(error) => Payload::new(rakt_proto::v1::StatusFailure {
                     error: error.to_string(),
                 }),
             };
@@ -294,12 +303,12 @@ impl Pid {
     }
 }
 
-fn decode_typed<R: Message>(reply: Box<dyn AnyMessage>) -> Result<R, AskError> {
+pub(crate) fn decode_typed<R: Message>(reply: Payload) -> Result<R, AskError> {
     reply
-        .downcast::<R>()
+        .take::<R>()
         .map_err(|other| AskError::UnexpectedReply {
             expected: R::full_name(),
-            actual: other.full_name(),
+            actual: other.as_dyn().full_name(),
         })
 }
 
@@ -364,7 +373,7 @@ pub struct ActorMetrics {
     pub children: usize,
 }
 
-type Decode<R> = fn(Box<dyn AnyMessage>) -> Result<R, AskError>;
+type Decode<R> = fn(Payload) -> Result<R, AskError>;
 
 /// A pending ask, built by [`Pid::ask`] or [`Context::ask`](crate::Context::ask); `.await` it.
 ///
@@ -387,7 +396,7 @@ type Decode<R> = fn(Box<dyn AnyMessage>) -> Result<R, AskError>;
 #[must_use = "an ask does nothing until awaited"]
 pub struct Ask<'a, R> {
     target: &'a Pid,
-    message: Box<dyn AnyMessage>,
+    message: Payload,
     sender: Option<Pid>,
     timeout: Duration,
     decode: Decode<R>,
@@ -396,7 +405,7 @@ pub struct Ask<'a, R> {
 impl<'a, R> Ask<'a, R> {
     pub(crate) fn new(
         target: &'a Pid,
-        message: Box<dyn AnyMessage>,
+        message: Payload,
         sender: Option<Pid>,
         decode: Decode<R>,
     ) -> Self {

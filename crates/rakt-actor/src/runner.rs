@@ -3,7 +3,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use futures_util::FutureExt;
 use rakt_mailbox::Next;
@@ -14,6 +14,7 @@ use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::ActorError;
 use crate::event::{DeadLetterReason, Event};
+use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::system::run_pre_start;
 
@@ -51,19 +52,17 @@ pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A) {
     CURRENT_ACTOR.scope(me, run_loop(cell, actor)).await;
 }
 
-/// Messages handled before the loop yields to the runtime, so that one busy actor cannot
-/// hold a worker thread forever.
-const THROUGHPUT: u32 = 64;
-
+/// The hot path (waiting, handling a user message) stays inline in the task; rarer paths
+/// (restart, failure recovery, `Terminated`, stopping) are boxed, so that they do not make
+/// every idle actor's task as large as the largest of them.
 async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
     let pid = Pid::from_cell(cell.clone());
     if let Some(failure) = handle(&cell, &pid, &mut actor, post_start()).await {
-        if let Err(exit) = recover(&cell, &pid, &mut actor, failure).await {
-            terminate(&cell, &pid, &mut actor, exit).await;
+        if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await {
+            Box::pin(terminate(&cell, &pid, &mut actor, exit)).await;
             return;
         }
     }
-    let mut budget = THROUGHPUT;
     let exit = loop {
         let Some(next) = cell.lanes.pop() else {
             cell.lanes.ready().await;
@@ -73,7 +72,7 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
             Next::System(SystemMessage::Stop) => break Exit::Graceful,
             Next::System(SystemMessage::Kill) => break Exit::Kill,
             Next::System(SystemMessage::Restart(ack)) => {
-                let outcome = restart(&cell, &pid, &mut actor).await;
+                let outcome = Box::pin(restart(&cell, &pid, &mut actor)).await;
                 if let Some(ack) = ack {
                     let reply = match &outcome {
                         Ok(()) => Ok(()),
@@ -88,9 +87,11 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
             }
             Next::System(SystemMessage::Terminated(gone)) => {
                 if cell.remove_watching(&gone) {
-                    if let Some(failure) = handle(&cell, &pid, &mut actor, terminated(&gone)).await
+                    if let Some(failure) =
+                        Box::pin(handle(&cell, &pid, &mut actor, terminated(&gone))).await
                     {
-                        if let Err(exit) = recover(&cell, &pid, &mut actor, failure).await {
+                        if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await
+                        {
                             break exit;
                         }
                     }
@@ -101,24 +102,22 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                     break Exit::Poison;
                 }
                 if let Some(failure) = handle(&cell, &pid, &mut actor, envelope).await {
-                    if let Err(exit) = recover(&cell, &pid, &mut actor, failure).await {
+                    if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await {
                         break exit;
                     }
                 }
-                budget -= 1;
-                if budget == 0 {
-                    budget = THROUGHPUT;
-                    tokio::task::yield_now().await;
-                }
+                // Each message spends tokio's cooperative budget, as a channel receive does,
+                // so one busy actor yields its worker thread now and then.
+                tokio::task::coop::consume_budget().await;
             }
         }
     };
-    terminate(&cell, &pid, &mut actor, exit).await;
+    Box::pin(terminate(&cell, &pid, &mut actor, exit)).await;
 }
 
 fn post_start() -> Envelope {
     Envelope {
-        message: Box::new(PostStart {}),
+        message: Payload::new(PostStart {}),
         sender: None,
         reply: None,
     }
@@ -130,7 +129,7 @@ fn terminated(gone: &Pid) -> Envelope {
         terminated_at: Some(prost_types::Timestamp::from(SystemTime::now())),
     };
     Envelope {
-        message: Box::new(message),
+        message: Payload::new(message),
         sender: Some(gone.clone()),
         reply: None,
     }
@@ -163,11 +162,12 @@ async fn handle<A: Actor>(
         }
     }
     let mut ctx = Context::new(cell, pid, message, sender, reply);
-    let started = Instant::now();
+    let clock = crate::cell::clock();
+    let started = clock.raw();
     let outcome = AssertUnwindSafe(actor.receive(&mut ctx))
         .catch_unwind()
         .await;
-    cell.record_latency(started.elapsed());
+    cell.record_handled(clock.raw().wrapping_sub(started));
     let failure = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error),

@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -17,7 +20,8 @@ use crate::context::{Context, LifecycleContext};
 use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
 use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscription};
 use crate::mailbox::MailboxConfig;
-use crate::message::{AnyMessage, Message};
+use crate::message::Message;
+use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::runner;
 
@@ -63,7 +67,7 @@ impl SystemShared {
         &self,
         sender: Option<Pid>,
         receiver: &str,
-        message: Box<dyn AnyMessage>,
+        message: Payload,
         reason: DeadLetterReason,
     ) {
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
@@ -71,7 +75,7 @@ impl SystemShared {
             tracing::info!(system = %self.name, receiver, %reason, message = ?message, "dead letter");
         }
         if self.events.has_subscribers() {
-            let letter = DeadLetter::new(sender, receiver, message, reason);
+            let letter = DeadLetter::new(sender, receiver, message.into_box(), reason);
             self.events.publish(Event::DeadLetter(Arc::new(letter)));
         }
     }
@@ -82,14 +86,17 @@ pub(crate) struct Registry {
     shards: Box<[Shard]>,
 }
 
-type Shard = Mutex<HashMap<Arc<str>, Pid>>;
+/// foldhash: several times faster than SipHash on short names, and seeded per process.
+type Shard = Mutex<HashMap<Arc<str>, Pid, foldhash::fast::RandomState>>;
 
 const SHARDS: usize = 16;
 
 impl Registry {
     fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 
@@ -254,6 +261,8 @@ impl ActorSystemBuilder {
             return Err(SystemError::InvalidMailbox { reason });
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
+        // Calibrates the latency clock now rather than on some actor's first message.
+        crate::cell::clock();
         let shared = SystemShared {
             name: Arc::from(self.name),
             config: Config {
@@ -396,7 +405,7 @@ impl ActorSystem {
             Some(pid) => pid.tell(message).await,
             None => {
                 let envelope = Envelope {
-                    message: Box::new(message),
+                    message: Payload::new(message),
                     sender: None,
                     reply: None,
                 };
@@ -564,8 +573,14 @@ pub(crate) async fn run_pre_start<A: Actor>(
     let attempts = retries.saturating_add(1);
     for _ in 0..attempts {
         let mut ctx = LifecycleContext::new(pid);
-        let attempt = AssertUnwindSafe(actor.pre_start(&mut ctx)).catch_unwind();
-        match tokio::time::timeout_at(deadline, attempt).await {
+        let mut attempt = pin!(AssertUnwindSafe(actor.pre_start(&mut ctx)).catch_unwind());
+        // Most `pre_start`s finish without waiting: poll once before arming a timer.
+        let first = poll_fn(|cx| Poll::Ready(attempt.as_mut().poll(cx))).await;
+        let outcome = match first {
+            Poll::Ready(outcome) => Ok(outcome),
+            Poll::Pending => tokio::time::timeout_at(deadline, attempt).await,
+        };
+        match outcome {
             Err(_) => {
                 return Err(SpawnError::PreStartTimeout {
                     name: pid.name().to_owned(),

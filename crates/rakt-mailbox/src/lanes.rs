@@ -1,8 +1,8 @@
 //! [`Lanes`]: the two mailboxes of one actor, with a wake-up and a close protocol.
 //!
-//! An actor has a **system lane**, an unbounded lock-free queue for the runtime's own messages
-//! (stop, supervision, watch notices), and a **user lane**, any [`Mailbox`] for the messages
-//! users send.
+//! An actor has a **system lane**, an unbounded queue for the runtime's own messages (stop,
+//! supervision, watch notices), and a **user lane**, any [`Mailbox`] for the messages users
+//! send.
 //! The system lane always pops first, so control messages never wait behind user traffic.
 //! One consumer (the actor's task) waits for either lane with [`Lanes::ready`]; every
 //! successful push wakes it (see [Wake-ups](self#wake-ups)).
@@ -11,13 +11,15 @@
 //!
 //! A stopping actor must not silently lose a message: each one is either handled (popped) or
 //! handed back to its sender as [`PushError::Closed`].
-//! `Lanes` keeps a single atomic word: a closed bit per lane and a count of pushes in flight.
+//! `Lanes` keeps a single atomic word: a closed bit per lane, a bit telling whether the system
+//! lane holds messages, and a count of pushes in flight.
 //!
 //! * A push adds one to the in-flight count, and in the same atomic step learns whether its
 //!   lane is closed.
 //!   If it is, the push takes the count back and returns the message.
 //!   Otherwise it enqueues, takes the count back, and wakes the consumer if it is parked.
-//! * [`close_user`](Lanes::close_user) and [`close_system`](Lanes::close_system) set the bit.
+//! * [`close_user`](Lanes::close_user) and [`close_system`](Lanes::close_system) set their
+//!   lane's closed bit.
 //!
 //! Every push that starts after the bit is set sees it; every push that started before is
 //! counted until its message is in the queue.
@@ -63,8 +65,25 @@
 //! count, and only then clears it and wakes the consumer.
 //! Because the bit and the count share one atomic, either the push sees the bit (and wakes the
 //! registered waker) or the consumer's second check sees the message: no wake-up is lost, and
-//! a push to a busy consumer costs no atomic operation beyond the protocol's two.
+//! a user push to a busy consumer costs no atomic operation beyond the protocol's two.
+//! A system push sets the system lane's bit before it takes back its count, so the same
+//! argument covers it.
+//!
+//! # Memory
+//!
+//! Every actor holds one `Lanes`, most of them idle, so it is kept small and never
+//! over-aligned: on x86_64, `Lanes<u64, [u64; 6]>` is 88 bytes with 8-byte alignment.
+//! Control messages are rare, so the system lane is a `VecDeque` behind a lock, which holds no
+//! buffer while empty, and a bit in the state word lets the consumer skip it without locking.
+//! The user lane stores only the mailbox in use.
+//! The default [`UnboundedMailbox`] is a lock-free queue whose two cache-padded ends take
+//! 256 bytes at 128-byte alignment; it lives in its own allocation, so that alignment does not
+//! pad `Lanes` and every structure embedding it, and it is still called without dynamic
+//! dispatch.
+//! Once that queue has held a message it keeps one block of 31 message slots allocated, even
+//! while empty.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::mem;
@@ -72,7 +91,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
-use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
 
 use crate::{Mailbox, PushError, UnboundedMailbox};
 
@@ -82,8 +101,14 @@ const USER_CLOSED: usize = 0b001;
 const SYSTEM_CLOSED: usize = 0b010;
 /// Set in [`Lanes::state`] while the consumer is parked in `poll_ready` and needs a wake-up.
 const PARKED: usize = 0b100;
+/// Set in [`Lanes::state`] while the system lane holds messages.
+///
+/// It only changes while the system lane's lock is held, so whenever that lock is free the bit
+/// says exactly whether the lane is empty, and the consumer can skip an empty lane without
+/// taking the lock.
+const SYSTEM_QUEUED: usize = 0b1000;
 /// One push in flight; the count lives above the flag bits.
-const IN_FLIGHT: usize = 0b1000;
+const IN_FLIGHT: usize = 0b1_0000;
 
 /// The next message of an actor, tagged with the lane it came from.
 ///
@@ -132,27 +157,33 @@ pub enum Next<S, U> {
 /// # });
 /// ```
 pub struct Lanes<S, U> {
-    system: SegQueue<S>,
-    /// The default user lane, used when `custom_user` is `None`. It is held inline rather than
-    /// boxed, so the hot path of [`Lanes::unbounded`] is a direct, inlinable call instead of a
-    /// virtual one; an unused one costs memory but no allocation.
-    default_user: UnboundedMailbox<U>,
-    custom_user: Option<Box<dyn Mailbox<U>>>,
+    /// Rare control messages: a `VecDeque` allocates nothing while empty, and
+    /// [`SYSTEM_QUEUED`] spares the consumer the lock then.
+    system: Mutex<VecDeque<S>>,
+    user: UserLane<U>,
     waker: AtomicWaker,
-    /// The closed bits, the parked bit and, above them, the number of pushes in flight.
+    /// The closed bits, the parked bit, the system-queued bit and, above them, the number of
+    /// pushes in flight.
     state: AtomicUsize,
 }
 
+/// The user lane's mailbox: only the one in use is stored.
+enum UserLane<U> {
+    /// The default. Boxed because its queue is aligned to 128 bytes, which would otherwise pad
+    /// `Lanes` and everything embedding it; matched rather than called through a vtable, so
+    /// its hot path stays a direct, inlinable call.
+    Unbounded(Box<UnboundedMailbox<U>>),
+    /// Any other discipline, called dynamically.
+    Custom(Box<dyn Mailbox<U>>),
+}
+
 /// Runs `$body` with `$mailbox` bound to the user lane's mailbox, statically dispatched for
-/// the inline default.
+/// the default.
 macro_rules! with_user {
     ($lanes:expr, $mailbox:ident => $body:expr) => {
-        match &$lanes.custom_user {
-            None => {
-                let $mailbox = &$lanes.default_user;
-                $body
-            }
-            Some($mailbox) => $body,
+        match &$lanes.user {
+            UserLane::Unbounded($mailbox) => $body,
+            UserLane::Custom($mailbox) => $body,
         }
     };
 }
@@ -211,14 +242,13 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.user_capacity(), Some(16));
     /// ```
     pub fn new(user: Box<dyn Mailbox<U>>) -> Self {
-        Self::with_user(Some(user))
+        Self::with_user(UserLane::Custom(user))
     }
 
-    fn with_user(custom_user: Option<Box<dyn Mailbox<U>>>) -> Self {
+    fn with_user(user: UserLane<U>) -> Self {
         Self {
-            system: SegQueue::new(),
-            default_user: UnboundedMailbox::new(),
-            custom_user,
+            system: Mutex::new(VecDeque::new()),
+            user,
             waker: AtomicWaker::new(),
             state: AtomicUsize::new(0),
         }
@@ -227,7 +257,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// Creates lanes with the default [`UnboundedMailbox`] as the user lane.
     ///
     /// Prefer this to passing an `UnboundedMailbox` to [`new`](Self::new): the default lane is
-    /// stored inline and called without dynamic dispatch.
+    /// called without dynamic dispatch.
     ///
     /// ```
     /// use rakt_mailbox::Lanes;
@@ -236,7 +266,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.user_capacity(), None);
     /// ```
     pub fn unbounded() -> Self {
-        Self::with_user(None)
+        Self::with_user(UserLane::Unbounded(Box::new(UnboundedMailbox::new())))
     }
 
     /// Enqueues a system message.
@@ -261,7 +291,18 @@ impl<S: Send, U: Send> Lanes<S, U> {
             in_flight.cancel();
             return Err(msg);
         }
-        self.system.push(msg);
+        {
+            let mut system = self.system.lock();
+            let was_empty = system.is_empty();
+            system.push_back(msg);
+            if was_empty {
+                // Set under the lock, after the message is in, so the bit never promises a
+                // message that is not there. The lock publishes the message itself; the bit
+                // only has to precede this push's exit from the in-flight count, which it does
+                // on the same atomic.
+                self.state.fetch_or(SYSTEM_QUEUED, Ordering::Relaxed);
+            }
+        }
         // Leaving the in-flight count wakes the consumer if it is parked.
         drop(in_flight);
         Ok(())
@@ -371,14 +412,10 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// ```
     #[inline]
     pub fn pop(&self) -> Option<Next<S, U>> {
-        // `is_empty` is a pair of loads, while `pop` on an empty queue also issues a fence:
-        // checking first keeps a stream of user messages cheap.
-        if !self.system.is_empty() {
-            if let Some(msg) = self.system.pop() {
-                return Some(Next::System(msg));
-            }
+        match self.pop_system() {
+            Some(msg) => Some(Next::System(msg)),
+            None => self.pop_user().map(Next::User),
         }
-        self.pop_user().map(Next::User)
     }
 
     /// Takes the next system message.
@@ -393,7 +430,30 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// ```
     #[inline]
     pub fn pop_system(&self) -> Option<S> {
-        self.system.pop()
+        // One load keeps a stream of user messages from ever touching the system lane's lock.
+        if self.state.load(Ordering::Acquire) & SYSTEM_QUEUED == 0 {
+            return None;
+        }
+        self.pop_system_locked()
+    }
+
+    /// The slow path of [`pop_system`](Self::pop_system), out of line because control
+    /// messages are rare.
+    #[cold]
+    fn pop_system_locked(&self) -> Option<S> {
+        let mut system = self.system.lock();
+        let msg = system.pop_front();
+        if !system.is_empty() {
+            return msg;
+        }
+        // Cleared under the lock, like the push sets it.
+        self.state.fetch_and(!SYSTEM_QUEUED, Ordering::Relaxed);
+        // An idle actor keeps no buffer for a lane that is usually empty; the buffer is freed
+        // after the lock is released.
+        let buffer = mem::take(&mut *system);
+        drop(system);
+        drop(buffer);
+        msg
     }
 
     /// Takes the next user message.
@@ -566,7 +626,11 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.system_len(), 1);
     /// ```
     pub fn system_len(&self) -> usize {
-        self.system.len()
+        if self.state.load(Ordering::Acquire) & SYSTEM_QUEUED == 0 {
+            // A push that has not set the bit yet is still in flight: it has not happened.
+            return 0;
+        }
+        self.system.lock().len()
     }
 
     /// The user mailbox's capacity, or `None` when it is unbounded.
@@ -583,7 +647,8 @@ impl<S: Send, U: Send> Lanes<S, U> {
 
     #[inline]
     fn has_message(&self) -> bool {
-        !self.system.is_empty() || !with_user!(self, user => user.is_empty())
+        self.state.load(Ordering::Acquire) & SYSTEM_QUEUED != 0
+            || !with_user!(self, user => user.is_empty())
     }
 
     /// Wakes the consumer parked in [`poll_ready`](Self::poll_ready), if any; kept out of
@@ -604,12 +669,12 @@ impl<S: Send, U: Send> Default for Lanes<S, U> {
 impl<S, U> fmt::Debug for Lanes<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.load(Ordering::Acquire);
-        let user: &dyn fmt::Debug = match &self.custom_user {
-            None => &self.default_user,
-            Some(user) => user,
+        let user: &dyn fmt::Debug = match &self.user {
+            UserLane::Unbounded(user) => user,
+            UserLane::Custom(user) => user,
         };
         f.debug_struct("Lanes")
-            .field("system_len", &self.system.len())
+            .field("system_len", &self.system.lock().len())
             .field("user", user)
             .field("user_closed", &(state & USER_CLOSED != 0))
             .field("system_closed", &(state & SYSTEM_CLOSED != 0))
@@ -620,9 +685,11 @@ impl<S, U> fmt::Debug for Lanes<S, U> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::task::{Wake, Waker};
+    use std::thread::{self, Thread};
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -640,7 +707,26 @@ mod tests {
         }
     }
 
+    /// A waker that unparks a consumer thread and notes that it did.
+    struct ThreadWaker {
+        thread: Thread,
+        woken: AtomicBool,
+    }
+
+    impl Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.woken.store(true, Ordering::SeqCst);
+            self.thread.unpark();
+        }
+    }
+
     fn assert_send<T: Send>(_: &T) {}
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    fn system_queued<S: Send, U: Send>(lanes: &Lanes<S, U>) -> bool {
+        lanes.state.load(Ordering::SeqCst) & SYSTEM_QUEUED != 0
+    }
 
     #[test]
     fn system_before_user_even_when_user_filled_first() {
@@ -660,6 +746,156 @@ mod tests {
         assert_eq!(lanes.pop(), Some(Next::System(102)));
         let rest: Vec<_> = std::iter::from_fn(|| lanes.pop()).collect();
         assert_eq!(rest, (1..5).map(Next::User).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn system_before_user_with_a_custom_user_lane() {
+        let user = NonBlockingBoundedMailbox::new(4).unwrap();
+        let lanes: Lanes<u32, u32> = Lanes::new(Box::new(user));
+        lanes.try_push_user(1).unwrap();
+        lanes.push_system(10).unwrap();
+        lanes.try_push_user(2).unwrap();
+        lanes.push_system(11).unwrap();
+        assert_eq!(lanes.pop(), Some(Next::System(10)));
+        assert_eq!(lanes.pop(), Some(Next::System(11)));
+        assert_eq!(lanes.pop(), Some(Next::User(1)));
+        // The system lane was drained and emptied; a new message still goes first.
+        lanes.push_system(12).unwrap();
+        assert_eq!(lanes.pop(), Some(Next::System(12)));
+        assert_eq!(lanes.pop(), Some(Next::User(2)));
+        assert_eq!(lanes.pop(), None);
+    }
+
+    #[test]
+    fn system_queued_bit_follows_the_system_lane() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        assert!(!system_queued(&lanes));
+        lanes.push_system(1).unwrap();
+        lanes.push_system(2).unwrap();
+        assert!(system_queued(&lanes));
+        assert_eq!(lanes.system_len(), 2);
+        assert_eq!(lanes.pop_system(), Some(1));
+        assert!(system_queued(&lanes));
+        assert_eq!(lanes.pop_system(), Some(2));
+        assert!(!system_queued(&lanes));
+        assert_eq!(lanes.system_len(), 0);
+        assert_eq!(lanes.pop_system(), None);
+        // A drained system lane keeps no buffer, and the state word is back to zero.
+        assert_eq!(lanes.system.lock().capacity(), 0);
+        assert_eq!(lanes.state.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn empty_system_lane_is_skipped_without_its_lock() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        lanes.try_push_user(1).unwrap();
+        // Any path that took the system lane's lock would deadlock while this is held.
+        let guard = lanes.system.lock();
+        assert_eq!(lanes.system_len(), 0);
+        assert_eq!(lanes.pop(), Some(Next::User(1)));
+        assert_eq!(lanes.pop(), None);
+        assert_eq!(lanes.pop_system(), None);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        drop(guard);
+    }
+
+    #[test]
+    fn system_pushes_are_refused_after_close_system() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        lanes.push_system(1).unwrap();
+        lanes.close_system();
+        assert_eq!(lanes.push_system(2), Err(2));
+        assert!(lanes.is_quiescent());
+        // What was queued before the close stays poppable, and nothing after it got in.
+        assert_eq!(lanes.system_len(), 1);
+        assert_eq!(lanes.pop(), Some(Next::System(1)));
+        assert_eq!(lanes.pop(), None);
+        // A refused system push neither queues nor wakes a parked consumer.
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        assert_eq!(lanes.push_system(3), Err(3));
+        assert!(!system_queued(&lanes));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        assert!(lanes.is_quiescent());
+        // The user lane is still open and still wakes the consumer.
+        lanes.try_push_user(4).unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(lanes.pop(), Some(Next::User(4)));
+    }
+
+    /// The consumer thread parks over and over while another thread pushes one system message
+    /// per round, at varying delays, so pushes land before, during and after the consumer
+    /// parks. Every round must end with a wake-up well within the deadline.
+    #[test]
+    fn parked_consumer_is_woken_by_system_pushes_from_another_thread() {
+        const ROUNDS: u32 = 1_000;
+        let deadline = Instant::now() + DEADLINE;
+        let lanes: Arc<Lanes<u32, ()>> = Arc::new(Lanes::unbounded());
+        let (go, rounds) = std::sync::mpsc::channel::<u32>();
+        let producer = thread::spawn({
+            let lanes = Arc::clone(&lanes);
+            move || {
+                for round in rounds {
+                    match round % 4 {
+                        0 => {}
+                        1 => thread::yield_now(),
+                        2 => thread::sleep(Duration::from_micros(50)),
+                        _ => thread::sleep(Duration::from_millis(1)),
+                    }
+                    lanes.push_system(round).unwrap();
+                }
+            }
+        });
+        let waker = Arc::new(ThreadWaker {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
+        let std_waker = Waker::from(Arc::clone(&waker));
+        let mut cx = Context::from_waker(&std_waker);
+        let mut parked_rounds = 0;
+        for round in 0..ROUNDS {
+            go.send(round).unwrap();
+            let mut parked = false;
+            loop {
+                waker.woken.store(false, Ordering::SeqCst);
+                if lanes.poll_ready(&mut cx).is_ready() {
+                    break;
+                }
+                parked = true;
+                while !waker.woken.load(Ordering::SeqCst) {
+                    assert!(
+                        Instant::now() < deadline,
+                        "round {round}: the parked consumer was never woken"
+                    );
+                    thread::park_timeout(Duration::from_millis(10));
+                }
+            }
+            parked_rounds += usize::from(parked);
+            assert_eq!(lanes.pop(), Some(Next::System(round)));
+            assert_eq!(lanes.pop(), None);
+        }
+        drop(go);
+        producer.join().unwrap();
+        // The slow rounds leave the consumer parked long before the push arrives.
+        assert!(parked_rounds > 0, "no round exercised the parked path");
+        assert!(lanes.is_quiescent());
+    }
+
+    #[test]
+    fn lanes_are_send_and_sync_for_send_messages() {
+        // `Cell` is `Send` but not `Sync`: a mailbox only ever moves messages between threads.
+        assert_send_sync::<Lanes<Cell<u8>, Cell<u8>>>();
+    }
+
+    #[test]
+    fn lanes_are_not_over_aligned() {
+        // An over-aligned `Lanes` would pad every actor cell that embeds it.
+        assert_eq!(align_of::<Lanes<u8, u8>>(), align_of::<usize>());
+        // Messages are never stored inline, so their alignment does not matter either.
+        assert_eq!(align_of::<Lanes<u128, [u64; 6]>>(), align_of::<usize>());
     }
 
     #[test]

@@ -78,12 +78,26 @@ fn check(produced: &[Produced], popped: &[Vec<usize>]) {
     assert_eq!(total_produced, total_popped + total_returned);
 }
 
-/// Pushes `msg` (even producers to the system lane, odd ones to the user lane), retrying while
-/// the lane is full; `false` when the message came back closed.
-fn push_retrying(lanes: &Lanes<u64, u64>, producer: usize, msg: u64, deadline: Deadline) -> bool {
+/// Which lane each producer pushes to: `true` for the system lane.
+type ToSystem = fn(usize) -> bool;
+
+/// Even producers push to the system lane, odd ones to the user lane.
+fn even_to_system(producer: usize) -> bool {
+    producer.is_multiple_of(2)
+}
+
+/// Pushes `msg` to the lane `to_system` picks for `producer`, retrying while the lane is full;
+/// `false` when the message came back closed.
+fn push_retrying(
+    lanes: &Lanes<u64, u64>,
+    to_system: ToSystem,
+    producer: usize,
+    msg: u64,
+    deadline: Deadline,
+) -> bool {
     let mut pending = msg;
     loop {
-        let result = if producer % 2 == 0 {
+        let result = if to_system(producer) {
             lanes.push_system(pending).map_err(PushError::Closed)
         } else {
             lanes.try_push_user(pending)
@@ -105,9 +119,9 @@ fn push_retrying(lanes: &Lanes<u64, u64>, producer: usize, msg: u64, deadline: D
     }
 }
 
-/// Producers push until handed back a closed message; the consumer pops concurrently, closes both lanes after
-/// `close_after`, then drains.
-fn race_close(lanes: Lanes<u64, u64>, close_after: Duration) {
+/// Producers push until handed back a closed message; the consumer pops concurrently, closes
+/// both lanes after `close_after`, then drains.
+fn race_close(lanes: Lanes<u64, u64>, to_system: ToSystem, close_after: Duration) {
     let deadline = Deadline::start();
     let lanes = Arc::new(lanes);
     let start = Arc::new(Barrier::new(PRODUCERS + 1));
@@ -118,7 +132,8 @@ fn race_close(lanes: Lanes<u64, u64>, close_after: Duration) {
             thread::spawn(move || {
                 start.wait();
                 for seq in 0.. {
-                    if !push_retrying(&lanes, producer, item(producer, seq), deadline) {
+                    let msg = item(producer, seq);
+                    if !push_retrying(&lanes, to_system, producer, msg, deadline) {
                         return Produced {
                             producer,
                             accepted: seq,
@@ -150,7 +165,24 @@ fn race_close(lanes: Lanes<u64, u64>, close_after: Duration) {
 fn unbounded_close_race_loses_nothing() {
     for round in 0..100 {
         // Vary the moment of the close, including before the producers got going.
-        race_close(Lanes::unbounded(), Duration::from_micros(round * 100));
+        race_close(
+            Lanes::unbounded(),
+            even_to_system,
+            Duration::from_micros(round * 100),
+        );
+    }
+}
+
+/// Every producer on the system lane: its lock, its queued bit and the buffer it frees when
+/// drained are all contended while the close lands.
+#[test]
+fn system_only_close_race_loses_nothing() {
+    for round in 0..100 {
+        race_close(
+            Lanes::unbounded(),
+            |_| true,
+            Duration::from_micros(round * 100),
+        );
     }
 }
 
@@ -160,6 +192,7 @@ fn non_blocking_bounded_close_race_loses_nothing() {
         let user = NonBlockingBoundedMailbox::new(16).unwrap();
         race_close(
             Lanes::new(Box::new(user)),
+            even_to_system,
             Duration::from_micros(round * 200),
         );
     }

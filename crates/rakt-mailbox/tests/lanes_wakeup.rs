@@ -72,6 +72,37 @@ async fn consumer_is_woken_by_producer_threads() {
     }
 }
 
+/// Only system pushes, so every producer contends on the system lane's lock while the
+/// consumer keeps draining it empty and parking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_is_woken_by_system_only_producer_threads() {
+    let lanes: Arc<Lanes<u64, u64>> = Arc::new(Lanes::unbounded());
+    let consumer = tokio::spawn(consume(Arc::clone(&lanes), PRODUCERS * PER_PRODUCER));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|producer| {
+            let lanes = Arc::clone(&lanes);
+            thread::spawn(move || {
+                for seq in 0..PER_PRODUCER {
+                    lanes.push_system(item(producer, seq)).unwrap();
+                    if seq % 250 == 0 {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    let (system, user) = tokio::time::timeout(DEADLINE, consumer)
+        .await
+        .expect("the consumer saw every message in time")
+        .unwrap();
+    assert_eq!((system, user), (PRODUCERS * PER_PRODUCER, 0));
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    assert!(lanes.is_quiescent());
+    assert_eq!(lanes.system_len(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_consumer_wakes_for_a_single_late_message() {
     let lanes: Arc<Lanes<u64, u64>> = Arc::new(Lanes::unbounded());
