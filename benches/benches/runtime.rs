@@ -142,11 +142,11 @@ impl Countdown {
     fn count(&mut self, ping: &Ping) {
         black_box(ping.n);
         self.seen += 1;
-        if self.seen == self.expected {
-            if let Some(done) = self.done.take() {
-                // The bench only drops the receiver after it has heard from us.
-                let _ = done.send(());
-            }
+        if self.seen == self.expected
+            && let Some(done) = self.done.take()
+        {
+            // The bench only drops the receiver after it has heard from us.
+            let _ = done.send(());
         }
     }
 }
@@ -250,10 +250,10 @@ struct Returner;
 
 impl Actor for Returner {
     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
-        if let Some(ping) = ctx.take_message::<Ping>() {
-            if let Some(sender) = ctx.sender() {
-                ctx.try_tell(sender, ping)?;
-            }
+        if let Some(ping) = ctx.take_message::<Ping>()
+            && let Some(sender) = ctx.sender()
+        {
+            ctx.try_tell(sender, ping)?;
         }
         Ok(())
     }

@@ -4,6 +4,12 @@
 //! `<group>/baseline`; the `idle_actor` bench measures memory and writes its own JSON.
 //! The medians are compared against the targets in [`WORKLOADS`] and rendered as a markdown
 //! table between the markers in `docs/benchmarks.md`.
+//!
+//! The `peers` bench (criterion) then measures two workloads on Rakt, actix, ractor, kameo and
+//! the baseline, as `<group>/<id>` with the ids in [`PEER_IDS`], and the `peers_memory` bench
+//! writes the idle-actor memory of the four frameworks. They are rendered as a second table,
+//! below the first and between the same markers, with no targets: the numbers are there to be
+//! compared side by side.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -55,6 +61,38 @@ const BENCH_COMMANDS: &[&[&str]] = &[
     &["bench", "-p", "rakt-benches", "--bench", "idle_actor"],
 ];
 
+/// A workload of the `peers` bench: a criterion group with one function per id in [`PEER_IDS`].
+#[derive(Debug, Clone, Copy)]
+struct PeerWorkload {
+    group: &'static str,
+    /// The row label in the peers table.
+    label: &'static str,
+}
+
+const PEER_WORKLOADS: &[PeerWorkload] = &[
+    PeerWorkload {
+        group: "peers_tell_1m",
+        label: "tell 1M",
+    },
+    PeerWorkload {
+        group: "peers_ask_100k",
+        label: "ask 100k",
+    },
+];
+
+/// The criterion function ids of every peer workload, in column order.
+const PEER_IDS: [&str; 5] = ["rakt", "actix", "ractor", "kameo", "baseline"];
+
+/// The frameworks whose idle actors `peers_memory` measures, in column order: [`PEER_IDS`]
+/// without the baseline.
+const PEER_FRAMEWORKS: [&str; 4] = ["rakt", "actix", "ractor", "kameo"];
+
+/// The peer benchmark runs, as `cargo` arguments, in order, after [`BENCH_COMMANDS`].
+const PEER_BENCH_COMMANDS: &[&[&str]] = &[
+    &["bench", "-p", "rakt-benches", "--bench", "peers"],
+    &["bench", "-p", "rakt-benches", "--bench", "peers_memory"],
+];
+
 const DOC: &str = "docs/benchmarks.md";
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
@@ -85,6 +123,20 @@ struct IdleMemory {
     baseline_bytes_per_task: f64,
 }
 
+/// The medians of one peer workload, in nanoseconds, in the order of [`PEER_IDS`].
+#[derive(Debug, Clone, Copy)]
+struct PeerTiming {
+    workload: PeerWorkload,
+    medians_ns: [f64; PEER_IDS.len()],
+}
+
+/// What the `peers_memory` bench writes: bytes per idle actor with its handle, in the order of
+/// [`PEER_FRAMEWORKS`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PeerMemory {
+    bytes_per_actor: [f64; PEER_FRAMEWORKS.len()],
+}
+
 /// Where and how the numbers were measured.
 #[derive(Debug)]
 struct Setting {
@@ -97,9 +149,9 @@ pub(crate) fn run() -> Result<()> {
     let root = shell::workspace_root();
     let target = shell::target_dir()?;
     println!("target dir: {}", target.display());
-    for args in BENCH_COMMANDS {
+    for args in BENCH_COMMANDS.iter().chain(PEER_BENCH_COMMANDS) {
         let mut command = shell::cargo(&root, *args);
-        // The idle_actor bench finds its output folder through this variable too.
+        // The memory benches find their output folder through this variable too.
         command.env("CARGO_TARGET_DIR", &target);
         shell::run_visible(command)?;
     }
@@ -109,6 +161,11 @@ pub(crate) fn run() -> Result<()> {
         .map(|workload| read_timing(&target, *workload))
         .collect::<Result<Vec<_>>>()?;
     let memory = read_idle_memory(&target.join("rakt-bench/idle_actor.json"))?;
+    let peer_timings = PEER_WORKLOADS
+        .iter()
+        .map(|workload| read_peer_timing(&target, *workload))
+        .collect::<Result<Vec<_>>>()?;
+    let peer_memory = read_peer_memory(&target.join("rakt-bench/peers_memory.json"))?;
     let mut rustc = Command::new("rustc");
     rustc.arg("-V").current_dir(&root);
     let setting = Setting {
@@ -116,7 +173,10 @@ pub(crate) fn run() -> Result<()> {
         rustc: shell::stdout_of(rustc)?.trim().to_owned(),
         cores: std::thread::available_parallelism()?.get(),
     };
-    let table = render(&timings, memory, &setting);
+    let table = stack(
+        &render(&timings, memory, &setting),
+        &render_peers(&peer_timings, peer_memory),
+    );
 
     let path = root.join(DOC);
     let doc = match fs::read_to_string(&path) {
@@ -148,6 +208,22 @@ fn read_timing(target: &Path, workload: Workload) -> Result<Timing> {
     })
 }
 
+fn read_peer_timing(target: &Path, workload: PeerWorkload) -> Result<PeerTiming> {
+    let mut medians_ns = [0.0; PEER_IDS.len()];
+    for (median, id) in medians_ns.iter_mut().zip(PEER_IDS) {
+        let path = target
+            .join("criterion")
+            .join(workload.group)
+            .join(id)
+            .join("new/estimates.json");
+        *median = read_median_ns(&path)?;
+    }
+    Ok(PeerTiming {
+        workload,
+        medians_ns,
+    })
+}
+
 /// The median point estimate, in nanoseconds, from a criterion `estimates.json`.
 fn read_median_ns(path: &Path) -> Result<f64> {
     let json = read_json(path)?;
@@ -167,6 +243,18 @@ fn read_idle_memory(path: &Path) -> Result<IdleMemory> {
         rakt_bytes_per_actor: number("rakt_bytes_per_actor")?,
         baseline_bytes_per_task: number("baseline_bytes_per_task")?,
     })
+}
+
+fn read_peer_memory(path: &Path) -> Result<PeerMemory> {
+    let json = read_json(path)?;
+    let mut bytes_per_actor = [0.0; PEER_FRAMEWORKS.len()];
+    for (bytes, key) in bytes_per_actor.iter_mut().zip(PEER_FRAMEWORKS) {
+        *bytes = json
+            .get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("{}: no number at {key}", path.display()))?;
+    }
+    Ok(PeerMemory { bytes_per_actor })
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -218,6 +306,52 @@ fn render(timings: &[Timing], memory: IdleMemory, setting: &Setting) -> String {
         commands.join(" and "),
     );
     out
+}
+
+/// The markdown of the peers table, which goes below the one of [`render`].
+fn render_peers(timings: &[PeerTiming], memory: PeerMemory) -> String {
+    let mut out = format!(
+        "**Peers, same run**\n\n| workload | {} |\n| --- |{}\n",
+        PEER_IDS.join(" | "),
+        " ---: |".repeat(PEER_IDS.len()),
+    );
+    for timing in timings {
+        let cells: Vec<String> = timing.medians_ns.iter().map(|ns| duration(*ns)).collect();
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "| {} | {} |", timing.workload.label, cells.join(" | "));
+    }
+    // `peers_memory` measures no baseline: the idle tokio task is in the table above.
+    let cells: Vec<String> = memory
+        .bytes_per_actor
+        .iter()
+        .map(|bytes| format!("{bytes:.0} B"))
+        .chain(std::iter::once("–".to_owned()))
+        .collect();
+    let _ = writeln!(out, "| idle actor bytes | {} |", cells.join(" | "));
+    let commands: Vec<String> = PEER_BENCH_COMMANDS
+        .iter()
+        .map(|args| format!("`cargo {}`", args.join(" ")))
+        .collect();
+    let groups: Vec<String> = PEER_WORKLOADS
+        .iter()
+        .map(|workload| format!("`{}`", workload.group))
+        .collect();
+    let _ = write!(
+        out,
+        "\nTimes are the medians of {}, lower is better; idle actor bytes are the live heap bytes \
+         per idle actor, handle included, of 10,000 actors of each framework.\n\
+         actix runs on its own single-threaded `actix_rt::System`, the others on one two-worker \
+         tokio runtime; the baseline is the bare tokio one of the table above.\n\
+         Same machine and toolchain as above; `cargo xtask bench` also runs {}.\n",
+        groups.join(" and "),
+        commands.join(" and "),
+    );
+    out
+}
+
+/// Two rendered tables, `second` below `first`, with a blank line between them.
+fn stack(first: &str, second: &str) -> String {
+    format!("{first}\n{second}")
 }
 
 fn met(ok: bool) -> &'static str {
@@ -431,6 +565,108 @@ Command: `cargo xtask bench`, which runs `cargo bench -p rakt-benches --bench ru
             .to_string();
         assert!(
             error.contains("criterion/ask_100k/rakt/new/estimates.json"),
+            "{error}"
+        );
+    }
+
+    fn peer_sample() -> (Vec<PeerTiming>, PeerMemory) {
+        let medians = [
+            [30.0e6, 41.5e6, 88.0e6, 120.0e6, 25.0e6],
+            [12.5e6, 20.0e6, 35.2e6, 18.0e6, 9.0e6],
+        ];
+        let timings = PEER_WORKLOADS
+            .iter()
+            .zip(medians)
+            .map(|(workload, medians_ns)| PeerTiming {
+                workload: *workload,
+                medians_ns,
+            })
+            .collect();
+        let memory = PeerMemory {
+            bytes_per_actor: [612.4, 751.7, 6344.6, 5804.4],
+        };
+        (timings, memory)
+    }
+
+    #[test]
+    fn renders_the_peers_table() {
+        let (timings, memory) = peer_sample();
+        let expected = "\
+**Peers, same run**
+
+| workload | rakt | actix | ractor | kameo | baseline |
+| --- | ---: | ---: | ---: | ---: | ---: |
+| tell 1M | 30.0 ms | 41.5 ms | 88.0 ms | 120 ms | 25.0 ms |
+| ask 100k | 12.5 ms | 20.0 ms | 35.2 ms | 18.0 ms | 9.00 ms |
+| idle actor bytes | 612 B | 752 B | 6345 B | 5804 B | – |
+
+Times are the medians of `peers_tell_1m` and `peers_ask_100k`, lower is better; idle actor bytes are the live heap bytes per idle actor, handle included, of 10,000 actors of each framework.
+actix runs on its own single-threaded `actix_rt::System`, the others on one two-worker tokio runtime; the baseline is the bare tokio one of the table above.
+Same machine and toolchain as above; `cargo xtask bench` also runs `cargo bench -p rakt-benches --bench peers` and `cargo bench -p rakt-benches --bench peers_memory`.
+";
+        assert_eq!(render_peers(&timings, memory), expected);
+    }
+
+    #[test]
+    fn the_peers_table_goes_below_the_first_within_the_markers() {
+        let (timings, memory, setting) = sample();
+        let (peer_timings, peer_memory) = peer_sample();
+        let table = stack(
+            &render(&timings, memory, &setting),
+            &render_peers(&peer_timings, peer_memory),
+        );
+        let spliced = splice(NEW_DOC, &table).unwrap();
+        let first = spliced.find("| `tell_1m` |").unwrap();
+        let peers = spliced.find("**Peers, same run**").unwrap();
+        let end = spliced.find(END).unwrap();
+        assert!(first < peers && peers < end, "{spliced}");
+        // The first table's text ends before the peers caption starts, with a blank line between.
+        assert!(spliced.contains("--bench idle_actor`.\n\n**Peers, same run**\n"));
+    }
+
+    #[test]
+    fn reads_peer_criterion_and_memory_results() {
+        let target = TempDir::new("xtask-bench-peers-test").unwrap();
+        for (id, median) in PEER_IDS
+            .iter()
+            .zip([30.5e6, 41.0e6, 88.0e6, 120.0e6, 25.0e6])
+        {
+            let dir = target
+                .path()
+                .join("criterion/peers_tell_1m")
+                .join(id)
+                .join("new");
+            fs::create_dir_all(&dir).unwrap();
+            let estimates = format!(
+                r#"{{"mean":{{"point_estimate":1.0}},"median":{{"confidence_interval":{{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0}},"point_estimate":{median},"standard_error":3.0}}}}"#
+            );
+            fs::write(dir.join("estimates.json"), estimates).unwrap();
+        }
+        let timing = read_peer_timing(target.path(), PEER_WORKLOADS[0]).unwrap();
+        assert_eq!(timing.medians_ns, [30.5e6, 41.0e6, 88.0e6, 120.0e6, 25.0e6]);
+
+        let memory_file = target.path().join("peers_memory.json");
+        fs::write(
+            &memory_file,
+            r#"{"rakt": 1001.5, "actix": 752, "ractor": 6344.25, "kameo": 5804.0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_peer_memory(&memory_file).unwrap(),
+            PeerMemory {
+                bytes_per_actor: [1001.5, 752.0, 6344.25, 5804.0],
+            }
+        );
+
+        fs::write(&memory_file, r#"{"rakt": 1001.5, "actix": 752}"#).unwrap();
+        let error = read_peer_memory(&memory_file).unwrap_err().to_string();
+        assert!(error.contains("no number at ractor"), "{error}");
+
+        let error = read_peer_timing(target.path(), PEER_WORKLOADS[1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("criterion/peers_ask_100k/rakt/new/estimates.json"),
             "{error}"
         );
     }

@@ -160,10 +160,14 @@ fn is_executable(path: &Path) -> bool {
 
 /// Installs a PyPI package into its own folder, outside any Python environment of the machine.
 fn pip_install_target(package: &str, target: &Path) -> Result<()> {
-    let mut probe = Command::new("python3");
-    probe.args(["-m", "pip", "--version"]);
-    if !shell::succeeds(probe) {
-        return Err("`python3 -m pip` is not available".into());
+    if !pip_available() {
+        // A fresh Debian has no pip; as root, the package manager can bring it.
+        apt_install(&["python3-pip"])?;
+        if !pip_available() {
+            return Err(
+                "`python3 -m pip` is not available, even after installing python3-pip".into(),
+            );
+        }
     }
     fs::create_dir_all(target)?;
     let mut command = Command::new("python3");
@@ -179,6 +183,38 @@ fn pip_install_target(package: &str, target: &Path) -> Result<()> {
         .arg(target)
         .arg(package);
     require_success(command)
+}
+
+fn pip_available() -> bool {
+    let mut probe = Command::new("python3");
+    probe.args(["-m", "pip", "--version"]);
+    shell::succeeds(probe)
+}
+
+/// Installs Debian packages with `apt-get`, only when running as root: a developer's own
+/// machine is never changed behind their back.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let mut whoami = Command::new("id");
+    whoami.arg("-u");
+    let is_root = shell::stdout_of(whoami).is_ok_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err(format!(
+            "not root, so {} cannot be installed with apt-get",
+            packages.join(" ")
+        )
+        .into());
+    }
+    let mut update = Command::new("apt-get");
+    update
+        .args(["-q", "update"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    require_success(update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["-q", "install", "-y", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    require_success(install)
 }
 
 fn cargo_install(krate: &str, root: &Path) -> Result<()> {

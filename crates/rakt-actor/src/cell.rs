@@ -15,8 +15,7 @@ use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::system::SystemShared;
 
-/// Where the reply to an ask goes.
-pub(crate) type ReplyTo = oneshot::Sender<Result<Payload, AskError>>;
+pub(crate) use crate::ask::ReplyTo;
 
 /// A user message in a mailbox: the value itself (never encoded locally), who sent it, and
 /// where a reply goes when it is an ask.
@@ -46,7 +45,8 @@ pub(crate) mod state {
     pub(crate) const RUNNING: u8 = 1;
     /// Draining or dead-lettering its mailbox, stopping children, running `post_stop`.
     pub(crate) const STOPPING: u8 = 2;
-    /// Gone: unregistered, watchers told.
+    /// No longer handling messages, its relations taken; unregistering and telling the
+    /// watchers follow at once.
     pub(crate) const STOPPED: u8 = 3;
     /// Stopped, and everything that follows a stop is done: the name is free, the parent and
     /// the watchers know. Waiters for the stop wake here.
@@ -314,10 +314,28 @@ impl ActorCell {
     }
 }
 
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+
 /// The clock of per-message latencies: the CPU's time-stamp counter where it is usable (a few
 /// nanoseconds a read), else the system clock. Raw readings are stored and scaled to
-/// nanoseconds only when metrics are read.
-pub(crate) fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
+/// nanoseconds only when metrics are read. `None` until [`calibrate_clock`] is done.
+pub(crate) fn clock() -> Option<&'static quanta::Clock> {
+    CLOCK.get()
+}
+
+/// Calibrates the latency clock once per process, on a thread of its own: calibration spins
+/// for up to a few hundred milliseconds, which must not stall an async caller. Latencies of
+/// messages handled before it is done are not measured.
+pub(crate) fn calibrate_clock() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("rakt-clock".to_owned())
+            .spawn(|| {
+                CLOCK.get_or_init(quanta::Clock::new);
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot calibrate the latency clock; latencies will read zero");
+        }
+    });
 }

@@ -305,7 +305,8 @@ pub enum StopError {
         /// The actor's name.
         name: String,
     },
-    /// A restart failed because `pre_start` failed; the actor was stopped.
+    /// A restart failed, in `pre_start` or in handling the new `PostStart`; the actor was
+    /// stopped.
     #[error("restart of actor {name:?} failed: {error}")]
     RestartFailed {
         /// The actor's name.
@@ -344,6 +345,10 @@ pub enum SystemError {
     /// `build` was called outside a tokio runtime.
     #[error("an actor system must be built inside a tokio runtime")]
     NoRuntime,
+    /// The tokio runtime was built without its time driver (`enable_time` or `enable_all`),
+    /// which timeouts need.
+    #[error("the tokio runtime has no time driver: build it with enable_time() or enable_all()")]
+    NoTimeDriver,
     /// `stop` was called on a system that is already stopping or stopped.
     #[error("the actor system is already stopped")]
     AlreadyStopped,

@@ -42,6 +42,7 @@
 
 mod actor;
 mod address;
+mod ask;
 mod cell;
 mod context;
 mod error;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rakt_mailbox::{
-    BoundedMailbox, FairMailbox, Lanes, Mailbox, NonBlockingBoundedMailbox, PriorityMailbox,
-    StablePriorityMailbox,
+    BoundedMailbox, FairMailbox, Lanes, Mailbox, MailboxConfigError, NonBlockingBoundedMailbox,
+    PriorityMailbox, StablePriorityMailbox,
 };
 
 use crate::cell::{Envelope, SystemMessage};
@@ -87,17 +87,29 @@ pub enum MailboxConfig {
 }
 
 impl MailboxConfig {
-    /// Checks the settings by building one mailbox, so the rules live in one place.
+    /// Checks the settings without building a mailbox (a large bounded one would allocate
+    /// its whole capacity just to be checked).
     pub(crate) fn validate(&self) -> Result<(), String> {
-        self.build().map(drop)
+        match self {
+            Self::Bounded {
+                capacity,
+                push_timeout,
+            } => {
+                if push_timeout.is_zero() {
+                    return Err("push_timeout must be greater than zero".to_owned());
+                }
+                check_capacity(*capacity, BoundedMailbox::<Envelope>::MAX_CAPACITY)
+            }
+            Self::NonBlockingBounded { capacity } => check_capacity(
+                *capacity,
+                NonBlockingBoundedMailbox::<Envelope>::max_capacity(),
+            ),
+            Self::Unbounded | Self::Priority(_) | Self::StablePriority(_) | Self::Fair => Ok(()),
+        }
     }
 
     pub(crate) fn build(&self) -> Result<Lanes<SystemMessage, Envelope>, String> {
-        if let Self::Bounded { push_timeout, .. } = self {
-            if push_timeout.is_zero() {
-                return Err("push_timeout must be greater than zero".to_owned());
-            }
-        }
+        self.validate()?;
         let user: Box<dyn Mailbox<Envelope>> = match self {
             Self::Unbounded => return Ok(Lanes::unbounded()),
             Self::Bounded {
@@ -128,5 +140,15 @@ impl MailboxConfig {
             })),
         };
         Ok(Lanes::new(user))
+    }
+}
+
+fn check_capacity(capacity: usize, max: usize) -> Result<(), String> {
+    if capacity == 0 {
+        Err(MailboxConfigError::ZeroCapacity.to_string())
+    } else if capacity > max {
+        Err(MailboxConfigError::CapacityTooLarge { capacity, max }.to_string())
+    } else {
+        Ok(())
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::address::Address;
+use crate::ask::Outcome;
 use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::error::{AskError, SendError, StopError};
 use crate::message::{AnyMessage, Message};
@@ -97,8 +98,9 @@ impl Pid {
             dead_letters: stats.dead_letters.load(Ordering::Relaxed),
             mailbox_len: self.cell.lanes.user_len(),
             last_processing_latency: Duration::from_nanos(
-                crate::cell::clock()
-                    .delta_as_nanos(0, stats.last_latency_ticks.load(Ordering::Relaxed)),
+                crate::cell::clock().map_or(0, |clock| {
+                    clock.delta_as_nanos(0, stats.last_latency_ticks.load(Ordering::Relaxed))
+                }),
             ),
             uptime: self.cell.started_at.elapsed(),
             children: self.cell.children().len(),
@@ -276,9 +278,12 @@ impl Pid {
             })
     }
 
-    /// Waits until the actor has stopped.
-    pub async fn wait_stopped(&self) {
+    /// Waits until the actor has stopped, without asking it to. An actor cannot wait for its
+    /// own stop: that fails with [`StopError::OwnActor`].
+    pub async fn wait_stopped(&self) -> Result<(), StopError> {
+        self.not_own_actor()?;
         self.cell.wait_terminated().await;
+        Ok(())
     }
 
     /// Makes this actor watch `target`: when `target` stops, this actor receives a
@@ -441,22 +446,20 @@ impl<'a, R> Ask<'a, R> {
                 name: target.name().to_owned(),
             });
         }
-        let (tx, rx) = oneshot::channel();
-        target
-            .cell
-            .deliver(Envelope {
-                message,
-                sender,
-                reply: Some(tx),
-            })
-            .await?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(Ok(reply))) => decode(reply),
-            Ok(Ok(Err(error))) => Err(error),
-            Ok(Err(_)) => Err(AskError::NoReply {
+        let (reply_to, wait) = target.cell.system.asks.start(timeout);
+        let envelope = Envelope {
+            message,
+            sender,
+            reply: Some(reply_to),
+        };
+        target.cell.deliver(envelope).await?;
+        match wait.await {
+            Outcome::Replied(Ok(reply)) => decode(reply),
+            Outcome::Replied(Err(error)) => Err(error),
+            Outcome::NoReply => Err(AskError::NoReply {
                 name: target.name().to_owned(),
             }),
-            Err(_) => Err(AskError::Timeout {
+            Outcome::TimedOut => Err(AskError::Timeout {
                 name: target.name().to_owned(),
                 timeout,
             }),

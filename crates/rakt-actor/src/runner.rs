@@ -163,11 +163,15 @@ async fn handle<A: Actor>(
     }
     let mut ctx = Context::new(cell, pid, message, sender, reply);
     let clock = crate::cell::clock();
-    let started = clock.raw();
+    let started = clock.map(quanta::Clock::raw);
     let outcome = AssertUnwindSafe(actor.receive(&mut ctx))
         .catch_unwind()
         .await;
-    cell.record_handled(clock.raw().wrapping_sub(started));
+    let ticks = match (clock, started) {
+        (Some(clock), Some(started)) => clock.raw().wrapping_sub(started),
+        _ => 0,
+    };
+    cell.record_handled(ticks);
     let failure = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error),

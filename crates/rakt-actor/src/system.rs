@@ -5,8 +5,8 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use crate::actor::{Actor, FnActor};
 use crate::address::{Address, validate_name};
+use crate::ask::AskDeadlines;
 use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
@@ -50,6 +51,10 @@ pub(crate) struct SystemShared {
     next_id: AtomicU64,
     dead_letters: AtomicU64,
     started_at: Instant,
+    /// The task of [`timer_anchor`], ended by `stop`.
+    anchor: OnceLock<tokio::task::AbortHandle>,
+    /// The deadlines of asks to this system's actors, watched by one task.
+    pub(crate) asks: Arc<AskDeadlines>,
 }
 
 impl SystemShared {
@@ -261,8 +266,10 @@ impl ActorSystemBuilder {
             return Err(SystemError::InvalidMailbox { reason });
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
-        // Calibrates the latency clock now rather than on some actor's first message.
-        crate::cell::clock();
+        if !has_time_driver() {
+            return Err(SystemError::NoTimeDriver);
+        }
+        crate::cell::calibrate_clock();
         let shared = SystemShared {
             name: Arc::from(self.name),
             config: Config {
@@ -280,10 +287,15 @@ impl ActorSystemBuilder {
             next_id: AtomicU64::new(1),
             dead_letters: AtomicU64::new(0),
             started_at: Instant::now(),
+            anchor: OnceLock::new(),
+            asks: AskDeadlines::new(),
         };
-        Ok(ActorSystem {
-            shared: Arc::new(shared),
-        })
+        let shared = Arc::new(shared);
+        let handle = shared.runtime.spawn(timer_anchor(Arc::downgrade(&shared)));
+        // Set once, right after creation, so it cannot already hold a value.
+        let _ = shared.anchor.set(handle.abort_handle());
+        shared.runtime.spawn(shared.asks.clone().run());
+        Ok(ActorSystem { shared })
     }
 }
 
@@ -467,9 +479,26 @@ impl ActorSystem {
             if let Some(handle) = pid.cell().abort.get() {
                 handle.abort();
             }
+        }
+        // An abort takes effect when the task next yields; until then it may still be handling
+        // a message. Give the aborted tasks a moment to end, so that the cleanup below is
+        // normally the mailbox's only consumer; a handler that never yields is not waited for.
+        let grace = tokio::time::Instant::now() + ABORT_GRACE;
+        for pid in &leftovers {
+            if let Some(handle) = pid.cell().abort.get() {
+                while !handle.is_finished() && tokio::time::Instant::now() < grace {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+        for pid in &leftovers {
             runner::finish(pid.cell(), pid);
         }
         shared.state.store(STOPPED, Ordering::SeqCst);
+        if let Some(anchor) = shared.anchor.get() {
+            anchor.abort();
+        }
+        shared.asks.shutdown();
         shared.events.close();
         if leftovers.is_empty() {
             Ok(())
@@ -486,6 +515,35 @@ impl fmt::Debug for ActorSystem {
             .field("name", &self.shared.name)
             .field("actors", &self.shared.registry.len())
             .finish()
+    }
+}
+
+/// Whether the current runtime has tokio's time driver. tokio offers no query for it, and
+/// creating a timer without it panics, so the check creates one under `catch_unwind`.
+fn has_time_driver() -> bool {
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))).is_ok()
+}
+
+/// How long `stop` waits for aborted actors' tasks to end before cleaning up after them.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+/// How often the timer anchor re-arms itself.
+const ANCHOR_PERIOD: Duration = Duration::from_secs(1);
+
+/// Keeps one timer due within [`ANCHOR_PERIOD`] in the runtime's timer wheel while the system
+/// runs.
+///
+/// Every ask and every stop arms a timeout that is nearly always cancelled early. tokio wakes
+/// a parked runtime thread whenever a timer is armed that is due before everything else in the
+/// wheel, so with an empty wheel each ask would cost a thread wake-up (a system call and a
+/// context switch). With this anchor in the wheel, timeouts due later than the next second
+/// never need that wake-up. It costs one timer firing per second.
+async fn timer_anchor(shared: std::sync::Weak<SystemShared>) {
+    loop {
+        tokio::time::sleep(ANCHOR_PERIOD).await;
+        if !shared.upgrade().is_some_and(|s| s.is_running()) {
+            break;
+        }
     }
 }
 

@@ -82,7 +82,8 @@ async fn a_failed_restart_stops_the_actor_once_and_dead_letters_its_mailbox() {
     pid.tell(Ping { n: 1 }).await.expect("tell");
     tokio::time::timeout(Duration::from_secs(2), pid.wait_stopped())
         .await
-        .expect("stops");
+        .expect("stops")
+        .expect("not its own stop");
     assert_eq!(starts.load(Ordering::SeqCst), 2);
     assert_eq!(stops.load(Ordering::SeqCst), 1, "post_stop runs once");
     let event = next_event(&mut events, |e| matches!(e, Event::DeadLetter(_))).await;
@@ -113,7 +114,8 @@ async fn restart_on_request_reports_a_failed_pre_start() {
     );
     tokio::time::timeout(Duration::from_secs(2), pid.wait_stopped())
         .await
-        .expect("stops");
+        .expect("stops")
+        .expect("not its own stop");
     system.stop().await.expect("stop");
 }
 
@@ -243,7 +245,56 @@ async fn an_actor_awaiting_its_own_stop_gets_an_error_not_a_hang() {
     pid.tell(Ping { n: 0 }).await.expect("tell");
     tokio::time::timeout(Duration::from_secs(2), pid.wait_stopped())
         .await
-        .expect("stop_self works");
+        .expect("stop_self works")
+        .expect("not its own stop");
+    let outcome = outcome.lock().clone().expect("ran");
+    assert!(outcome.contains("OwnActor"), "{outcome}");
+    system.stop().await.expect("stop");
+}
+
+#[test]
+fn a_runtime_without_a_time_driver_is_a_typed_error() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let outcome = runtime.block_on(async { ActorSystem::builder("no-timers").build().map(drop) });
+    assert!(
+        matches!(outcome, Err(rakt_actor::SystemError::NoTimeDriver)),
+        "{outcome:?}"
+    );
+}
+
+/// Awaits its own `wait_stopped`, which must fail at once.
+struct WaitsForItself {
+    outcome: Arc<Mutex<Option<String>>>,
+}
+
+impl Actor for WaitsForItself {
+    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+        if ctx.is::<Ping>() {
+            let me = ctx.pid().clone();
+            *self.outcome.lock() = Some(format!("{:?}", me.wait_stopped().await));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_actor_waiting_for_its_own_stop_gets_an_error() {
+    let system = ActorSystem::builder("own-wait").build().expect("system");
+    let outcome = Arc::new(Mutex::new(None));
+    let pid = system
+        .spawn(
+            "me",
+            WaitsForItself {
+                outcome: outcome.clone(),
+            },
+        )
+        .await
+        .expect("spawn");
+    // The handler does not respond, so the ask ends (with `NoReply`) once it has run.
+    let outcome_of_ask = pid.ask::<Pong, _>(Ping { n: 0 }).await;
+    assert!(matches!(outcome_of_ask, Err(AskError::NoReply { .. })));
     let outcome = outcome.lock().clone().expect("ran");
     assert!(outcome.contains("OwnActor"), "{outcome}");
     system.stop().await.expect("stop");

@@ -282,7 +282,8 @@ async fn a_poison_pill_stops_in_order_and_dead_letters_what_follows() {
     pid.tell(Ping { n: 2 }).await.expect("tell");
     tokio::time::timeout(Duration::from_secs(2), pid.wait_stopped())
         .await
-        .expect("stops");
+        .expect("stops")
+        .expect("not its own stop");
     assert_eq!(
         log.lock().clone(),
         [
@@ -582,5 +583,36 @@ async fn stopping_many_busy_actors_reports_no_stragglers() {
         system.stop().await.expect("every actor stops in time");
         assert_eq!(system.actor_count(), 0);
         assert!(pids.iter().all(|p| !p.is_running()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_system_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let system = ActorSystem::builder("no-leak").build().expect("system");
+    let log = log();
+    let parent = system
+        .spawn("parent", Parent { log: log.clone() })
+        .await
+        .expect("spawn");
+    for i in 0..20 {
+        system
+            .spawn(&format!("leaf{i}"), Recorder::new(&log, "leaf"))
+            .await
+            .expect("spawn");
+    }
+    parent.pipe_to(async { Ok::<_, std::io::Error>(Ping { n: 1 }) });
+    wait_for(&log, |l| l.iter().any(|e| e == "child:post_start")).await;
+    assert!(metrics.num_alive_tasks() > before);
+    system.stop().await.expect("stop");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metrics.num_alive_tasks() > before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} task(s) still alive after stop",
+            metrics.num_alive_tasks() - before
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -1,5 +1,6 @@
 //! Single-threaded push-then-pop of 1,000 items through every mailbox kind, with Tokio's
-//! unbounded channel as the baseline the default mailbox is held to.
+//! unbounded channel as the baseline the default mailbox is held to, and the per-actor cost of
+//! creating default lanes.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -83,5 +84,28 @@ fn mailbox_push_pop(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mailbox_push_pop);
+/// What every spawned actor pays for its lanes: creating and dropping them, never messaged and
+/// with one message through them.
+fn lanes_lifecycle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("lanes_lifecycle");
+
+    group.bench_function("lanes_create", |b| {
+        b.iter(|| black_box(Lanes::<(), u64>::unbounded()));
+    });
+
+    group.bench_function("lanes_create_push_pop", |b| {
+        b.iter(|| {
+            let lanes = Lanes::<(), u64>::unbounded();
+            if lanes.try_push_user(black_box(1)).is_err() {
+                panic!("the user lane is open and unbounded");
+            }
+            black_box(lanes.pop());
+            lanes
+        });
+    });
+
+    group.finish();
+}
+
+criterion_group!(benches, mailbox_push_pop, lanes_lifecycle);
 criterion_main!(benches);

@@ -72,7 +72,9 @@
 //! # Memory
 //!
 //! Every actor holds one `Lanes`, most of them idle, so it is kept small and never
-//! over-aligned: on x86_64, `Lanes<u64, [u64; 6]>` is 88 bytes with 8-byte alignment.
+//! over-aligned: on x86_64, `Lanes<u64, [u64; 6]>` is 96 bytes with 8-byte alignment, and
+//! [`Lanes::unbounded`] allocates nothing, so an actor that is never sent a message costs its
+//! `Lanes` and no more.
 //! Control messages are rare, so the system lane is a `VecDeque` behind a lock, which holds no
 //! buffer while empty, and a bit in the state word lets the consumer skip it without locking.
 //! The user lane stores only the mailbox in use.
@@ -80,6 +82,13 @@
 //! 256 bytes at 128-byte alignment; it lives in its own allocation, so that alignment does not
 //! pad `Lanes` and every structure embedding it, and it is still called without dynamic
 //! dispatch.
+//! That allocation is made by the first user push, not when the lanes are created.
+//! Until then the consumer treats the missing queue as an empty one, without allocating or
+//! locking, and a push refused because the lane is closed allocates nothing either.
+//! The push that allocates does so while counted in flight, so the close protocol and the
+//! wake-ups above cover it like any other.
+//! Keeping the queue in a [`OnceLock`] costs 8 bytes of `Lanes` and one acquire load on each
+//! push and pop.
 //! Once that queue has held a message it keeps one block of 31 message slots allocated, even
 //! while empty.
 
@@ -87,6 +96,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::mem;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
@@ -172,20 +182,78 @@ enum UserLane<U> {
     /// The default. Boxed because its queue is aligned to 128 bytes, which would otherwise pad
     /// `Lanes` and everything embedding it; matched rather than called through a vtable, so
     /// its hot path stays a direct, inlinable call.
-    Unbounded(Box<UnboundedMailbox<U>>),
+    ///
+    /// The box is allocated by the first user push (see [`default_queue`]), so an actor that is
+    /// never sent a message never pays for it.
+    /// A `OnceLock` rather than an `AtomicPtr` swapped in with `compare_exchange`: it needs no
+    /// `unsafe` to read or free the queue, and its one way of blocking is acceptable here.
+    /// Pushes racing the first one wait for it, but initializing is a single allocation, done
+    /// once per actor, so they wait for at most that; with an `AtomicPtr` every loser of the
+    /// race would allocate and free a queue of its own instead.
+    /// The price is 8 bytes of `Lanes` (the `OnceLock` takes 16 bytes and has no niche, so the
+    /// enum needs a tag of its own, where a bare pointer would have shared `Custom`'s) and,
+    /// once the queue exists, one more acquire load and branch per push and pop than the
+    /// pointer would cost.
+    Unbounded(OnceLock<Box<UnboundedMailbox<U>>>),
     /// Any other discipline, called dynamically.
     Custom(Box<dyn Mailbox<U>>),
 }
 
 /// Runs `$body` with `$mailbox` bound to the user lane's mailbox, statically dispatched for
 /// the default.
+///
+/// The `push` form is for pushes, and allocates the default queue if it is not yet.
+/// The other form never allocates: while the default queue is not allocated it evaluates
+/// `$empty`, what an empty queue would answer, without touching any lock.
 macro_rules! with_user {
-    ($lanes:expr, $mailbox:ident => $body:expr) => {
+    ($lanes:expr, push $mailbox:ident => $body:expr) => {
         match &$lanes.user {
-            UserLane::Unbounded($mailbox) => $body,
+            UserLane::Unbounded(queue) => {
+                let $mailbox = default_queue(queue);
+                $body
+            }
             UserLane::Custom($mailbox) => $body,
         }
     };
+    ($lanes:expr, $mailbox:ident => $body:expr, unallocated => $empty:expr) => {
+        match &$lanes.user {
+            UserLane::Unbounded(queue) => match queue.get() {
+                Some($mailbox) => $body,
+                None => $empty,
+            },
+            UserLane::Custom($mailbox) => $body,
+        }
+    };
+}
+
+/// The default user queue, allocated by the first push that needs it.
+///
+/// Concurrent first pushes install exactly one queue: the `OnceLock` runs one allocation and
+/// the others wait for it, then all push into the queue it installed.
+/// A push calls this only once counted in flight and found the lane open, so the allocation
+/// is covered by the close protocol like the enqueue that follows it.
+#[inline]
+fn default_queue<U>(queue: &OnceLock<Box<UnboundedMailbox<U>>>) -> &UnboundedMailbox<U> {
+    queue.get_or_init(allocate_default_queue)
+}
+
+/// Allocates the default user queue; out of line because each actor does it at most once.
+#[cold]
+#[inline(never)]
+fn allocate_default_queue<U>() -> Box<UnboundedMailbox<U>> {
+    Box::new(UnboundedMailbox::new())
+}
+
+/// Stands in for the default user queue in `Debug` output until it is allocated, printing
+/// what an empty one prints.
+struct UnallocatedQueue;
+
+impl fmt::Debug for UnallocatedQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnboundedMailbox")
+            .field("len", &0_usize)
+            .finish()
+    }
 }
 
 /// Counts one push in flight for as long as it lives, even if the push panics.
@@ -257,7 +325,8 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// Creates lanes with the default [`UnboundedMailbox`] as the user lane.
     ///
     /// Prefer this to passing an `UnboundedMailbox` to [`new`](Self::new): the default lane is
-    /// called without dynamic dispatch.
+    /// called without dynamic dispatch, and its queue is only allocated by the first user push,
+    /// so creating these lanes allocates nothing.
     ///
     /// ```
     /// use rakt_mailbox::Lanes;
@@ -266,7 +335,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.user_capacity(), None);
     /// ```
     pub fn unbounded() -> Self {
-        Self::with_user(UserLane::Unbounded(Box::new(UnboundedMailbox::new())))
+        Self::with_user(UserLane::Unbounded(OnceLock::new()))
     }
 
     /// Enqueues a system message.
@@ -331,7 +400,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
             in_flight.cancel();
             return Err(PushError::Closed(msg));
         }
-        let result = with_user!(self, user => user.try_push(msg));
+        let result = with_user!(self, push user => user.try_push(msg));
         if result.is_ok() {
             drop(in_flight);
         } else {
@@ -368,7 +437,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// ```
     pub async fn push_user(&self, msg: U) -> Result<(), PushError<U>> {
         let msg = match self.try_push_user(msg) {
-            Err(PushError::Full(msg)) if with_user!(self, user => user.waits_when_full()) => msg,
+            Err(PushError::Full(msg)) if self.user_waits_when_full() => msg,
             done => return done,
         };
         // The slow path counts itself in flight only inside each poll (and while creating the
@@ -380,7 +449,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
                 in_flight.cancel();
                 return Err(PushError::Closed(msg));
             }
-            let pending = with_user!(self, user => user.push(msg));
+            let pending = with_user!(self, push user => user.push(msg));
             // Mailboxes are expected to do their work when polled, but one that enqueued
             // right here must still wake the consumer.
             drop(in_flight);
@@ -467,7 +536,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// ```
     #[inline]
     pub fn pop_user(&self) -> Option<U> {
-        with_user!(self, user => user.pop())
+        with_user!(self, user => user.pop(), unallocated => None)
     }
 
     /// Polls for a message: `Ready` when either lane has one, else `Pending` with the
@@ -540,7 +609,9 @@ impl<S: Send, U: Send> Lanes<S, U> {
     pub fn close_user(&self) {
         // The mailbox closes first: a push that sees the bit then also sees a closed mailbox,
         // which is what lets a waiting `push_user` skip checking the bit on every poll.
-        with_user!(self, user => user.close());
+        // Closing the default queue is a no-op (its senders never wait), so one that is not
+        // allocated yet is left alone rather than allocated just to be closed.
+        with_user!(self, user => user.close(), unallocated => ());
         self.state.fetch_or(USER_CLOSED, Ordering::AcqRel);
         // A consumer parked in `ready` gets a chance to notice the close.
         self.wake_parked();
@@ -613,7 +684,7 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.user_len(), 1);
     /// ```
     pub fn user_len(&self) -> usize {
-        with_user!(self, user => user.len())
+        with_user!(self, user => user.len(), unallocated => 0)
     }
 
     /// The number of queued system messages.
@@ -642,13 +713,24 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// assert_eq!(lanes.user_capacity(), None);
     /// ```
     pub fn user_capacity(&self) -> Option<usize> {
-        with_user!(self, user => user.capacity())
+        // The default queue is unbounded whether or not it is allocated yet.
+        with_user!(self, user => user.capacity(), unallocated => None)
+    }
+
+    /// Whether the user mailbox makes senders wait when full; the default queue, allocated
+    /// or not, is never full.
+    fn user_waits_when_full(&self) -> bool {
+        with_user!(self, user => user.waits_when_full(), unallocated => false)
     }
 
     #[inline]
     fn has_message(&self) -> bool {
+        // A default queue found not yet allocated is empty, and that misses no message: a push
+        // installs the queue before it enqueues, both before it leaves the in-flight count, so
+        // the state word orders the installation before this check exactly as it orders the
+        // enqueue (see the module documentation).
         self.state.load(Ordering::Acquire) & SYSTEM_QUEUED != 0
-            || !with_user!(self, user => user.is_empty())
+            || !with_user!(self, user => user.is_empty(), unallocated => true)
     }
 
     /// Wakes the consumer parked in [`poll_ready`](Self::poll_ready), if any; kept out of
@@ -670,7 +752,10 @@ impl<S, U> fmt::Debug for Lanes<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.load(Ordering::Acquire);
         let user: &dyn fmt::Debug = match &self.user {
-            UserLane::Unbounded(user) => user,
+            UserLane::Unbounded(queue) => match queue.get() {
+                Some(user) => user,
+                None => &UnallocatedQueue,
+            },
             UserLane::Custom(user) => user,
         };
         f.debug_struct("Lanes")
@@ -726,6 +811,89 @@ mod tests {
 
     fn system_queued<S: Send, U: Send>(lanes: &Lanes<S, U>) -> bool {
         lanes.state.load(Ordering::SeqCst) & SYSTEM_QUEUED != 0
+    }
+
+    fn default_queue_allocated<S: Send, U: Send>(lanes: &Lanes<S, U>) -> bool {
+        match &lanes.user {
+            UserLane::Unbounded(queue) => queue.get().is_some(),
+            UserLane::Custom(_) => panic!("the lanes have a custom user lane"),
+        }
+    }
+
+    #[test]
+    fn default_queue_is_allocated_by_the_first_user_push() {
+        let lanes: Lanes<u32, u32> = Lanes::unbounded();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        // Every consumer-side call sees an empty lane and leaves it unallocated.
+        assert_eq!(lanes.pop(), None);
+        assert_eq!(lanes.pop_user(), None);
+        assert_eq!(lanes.user_len(), 0);
+        assert_eq!(lanes.user_capacity(), None);
+        assert!(lanes.is_quiescent());
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        let text = format!("{lanes:?}");
+        assert!(
+            text.starts_with("Lanes { system_len: 0, user: UnboundedMailbox { len: 0 }"),
+            "{text}"
+        );
+        // System traffic does not need the user queue either.
+        lanes.push_system(1).unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(lanes.pop(), Some(Next::System(1)));
+        assert!(!default_queue_allocated(&lanes));
+
+        // The first user push allocates the queue and still wakes the parked consumer.
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        lanes.try_push_user(2).unwrap();
+        assert!(default_queue_allocated(&lanes));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        assert!(lanes.is_quiescent());
+        assert_eq!(lanes.user_len(), 1);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Ready(()));
+        assert_eq!(lanes.pop(), Some(Next::User(2)));
+        // The queue stays: later pushes go to the same one.
+        lanes.try_push_user(3).unwrap();
+        assert_eq!(lanes.pop_user(), Some(3));
+        assert!(default_queue_allocated(&lanes));
+    }
+
+    #[test]
+    fn first_push_user_allocates_the_default_queue_too() {
+        let lanes: Lanes<(), u32> = Lanes::unbounded();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut push = std::pin::pin!(lanes.push_user(1));
+        assert_eq!(push.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(default_queue_allocated(&lanes));
+        assert_eq!(lanes.pop_user(), Some(1));
+    }
+
+    #[test]
+    fn close_before_the_first_push_allocates_no_queue() {
+        let lanes: Lanes<(), u32> = Lanes::unbounded();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        lanes.close_user();
+        assert!(lanes.is_user_closed());
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        // Refused pushes, waiting or not, neither allocate nor wake anybody.
+        assert_eq!(lanes.poll_ready(&mut cx), Poll::Pending);
+        assert_eq!(lanes.try_push_user(1), Err(PushError::Closed(1)));
+        let mut push = std::pin::pin!(lanes.push_user(2));
+        assert_eq!(
+            push.as_mut().poll(&mut cx),
+            Poll::Ready(Err(PushError::Closed(2)))
+        );
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(!default_queue_allocated(&lanes));
+        // A drain finishes at once: nothing is in flight and the lane is empty.
+        assert!(lanes.is_quiescent());
+        assert_eq!(lanes.user_len(), 0);
+        assert_eq!(lanes.pop(), None);
+        assert!(!default_queue_allocated(&lanes));
     }
 
     #[test]
