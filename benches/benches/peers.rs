@@ -24,58 +24,16 @@
 //! `cargo xtask bench` runs this after the `runtime` bench and renders a second table in
 //! `docs/benchmarks.md`; `cargo bench -p rakt-benches --bench peers` runs it alone.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use tokio::runtime::Runtime;
+use criterion::{Criterion, criterion_group, criterion_main};
+use rakt_benches::messages::Ping;
+use rakt_benches::support::{self, within};
+use rakt_benches::workloads::{ASKS, Countdown, TELLS, time_asks, time_tells};
+// Rakt and the baseline run the very workloads of the `runtime` bench.
+use rakt_benches::workloads::{baseline as on_tokio, rakt as on_rakt};
 use tokio::sync::oneshot;
-
-const TELLS: u64 = 1_000_000;
-const ASKS: u64 = 100_000;
-
-/// The longest any single wait may take before the bench gives up, so that a framework that
-/// loses a message fails the run instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// The message of every workload and every framework: 8 bytes, so that it is not a zero-sized
-/// value that costs nothing to box. Rakt needs a protobuf message; the peers take any type.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Ping {
-    #[prost(uint64, tag = "1")]
-    n: u64,
-}
-
-impl prost::Name for Ping {
-    const NAME: &'static str = "Ping";
-    const PACKAGE: &'static str = "bench.v1";
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a two-worker tokio runtime can be built")
-}
-
-/// Awaits `future`, panicking with `what` if it takes longer than [`PATIENCE`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(PATIENCE, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what} did not happen within {PATIENCE:?}"),
-    }
-}
-
-/// Runs `iters` measurements on `rt` and adds up the time each reports for its timed part.
-fn measure<F, Fut>(rt: &Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Duration>,
-{
-    (0..iters).map(|_| rt.block_on(run())).sum()
-}
 
 /// Runs `iters` measurements, each in a fresh `actix_rt::System`, and adds up the time each
 /// reports for its timed part.
@@ -92,215 +50,17 @@ where
         .sum()
 }
 
-/// Counts handled messages and reports once `expected` were handled: the state of the actor
-/// in `peers_tell_1m`, whichever framework runs it.
-struct Countdown {
-    seen: u64,
-    expected: u64,
-    done: Option<oneshot::Sender<()>>,
-}
-
-impl Countdown {
-    fn new(expected: u64) -> (Self, oneshot::Receiver<()>) {
-        let (done, finished) = oneshot::channel();
-        (
-            Self {
-                seen: 0,
-                expected,
-                done: Some(done),
-            },
-            finished,
-        )
-    }
-
-    fn count(&mut self, ping: &Ping) {
-        black_box(ping.n);
-        self.seen += 1;
-        if self.seen == self.expected
-            && let Some(done) = self.done.take()
-        {
-            // The bench only drops the receiver after it has heard from us.
-            let _ = done.send(());
-        }
-    }
-}
-
-/// The reply of every echo: the next number.
-fn answer(ping: &Ping) -> u64 {
-    ping.n + 1
-}
-
-mod on_rakt {
-    use super::*;
-    use rakt_actor::{Actor, ActorError, ActorSystem, Context, Pid};
-
-    struct Counter(Countdown);
-
-    impl Actor for Counter {
-        async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
-            if let Some(ping) = ctx.message::<Ping>() {
-                self.0.count(ping);
-            }
-            Ok(())
-        }
-    }
-
-    struct Echo;
-
-    impl Actor for Echo {
-        async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
-            if let Some(ping) = ctx.take_message::<Ping>() {
-                ctx.respond(Ping { n: answer(&ping) });
-            }
-            Ok(())
-        }
-    }
-
-    fn actor_system() -> ActorSystem {
-        ActorSystem::builder("bench")
-            .build()
-            .expect("the bench actor system can be built")
-    }
-
-    /// Waits until the actor has handled its `PostStart`, so that the measurement does not
-    /// time the tail of its start.
-    async fn started(pid: &Pid) {
-        within("the actor handling PostStart", async {
-            while pid.metrics().processed == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await;
-    }
-
-    async fn stop(system: ActorSystem) {
-        within("the actor system stopping", system.stop())
-            .await
-            .expect("the bench actor stops within the shutdown timeout");
-    }
-
-    pub(super) async fn tell() -> Duration {
-        let system = actor_system();
-        let (countdown, finished) = Countdown::new(TELLS);
-        let pid = system
-            .spawn("countdown", Counter(countdown))
-            .await
-            .expect("spawning the countdown");
-        started(&pid).await;
-
-        let start = Instant::now();
-        let producer = tokio::spawn(async move {
-            for n in 0..TELLS {
-                pid.tell(Ping { n })
-                    .await
-                    .expect("the countdown is running");
-            }
-        });
-        within("the countdown reaching zero", finished)
-            .await
-            .expect("the countdown reports before it stops");
-        producer.await.expect("the producer does not panic");
-        let elapsed = start.elapsed();
-
-        stop(system).await;
-        elapsed
-    }
-
-    /// Every Rakt ask carries a timeout, the system's `ask_timeout`, so each one also pays for
-    /// a deadline; the peers' plain requests below have none.
-    pub(super) async fn ask() -> Duration {
-        let system = actor_system();
-        let pid = system.spawn("echo", Echo).await.expect("spawning the echo");
-        started(&pid).await;
-
-        let start = Instant::now();
-        let asker = tokio::spawn(async move {
-            for n in 0..ASKS {
-                let reply: Ping = pid.ask(Ping { n }).await.expect("the echo answers");
-                black_box(reply);
-            }
-        });
-        within("the asks being answered", asker)
-            .await
-            .expect("the asker does not panic");
-        let elapsed = start.elapsed();
-
-        stop(system).await;
-        elapsed
-    }
-}
-
-/// Plain tokio tasks, each reading its own unbounded `mpsc` channel, with `oneshot` for
-/// replies: the same baseline as in the `runtime` bench.
-mod on_tokio {
-    use super::*;
-    use tokio::sync::mpsc;
-
-    pub(super) async fn tell() -> Duration {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Ping>();
-        let (mut countdown, finished) = Countdown::new(TELLS);
-        let reader = tokio::spawn(async move {
-            while let Some(ping) = rx.recv().await {
-                countdown.count(&ping);
-            }
-        });
-
-        let start = Instant::now();
-        let producer = tokio::spawn(async move {
-            for n in 0..TELLS {
-                tx.send(Ping { n }).expect("the reader is running");
-            }
-        });
-        within("the countdown reaching zero", finished)
-            .await
-            .expect("the countdown reports before it stops");
-        producer.await.expect("the producer does not panic");
-        let elapsed = start.elapsed();
-
-        within("the reader ending", reader)
-            .await
-            .expect("the reader does not panic");
-        elapsed
-    }
-
-    pub(super) async fn ask() -> Duration {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Ping, oneshot::Sender<Ping>)>();
-        let echo = tokio::spawn(async move {
-            while let Some((ping, reply)) = rx.recv().await {
-                // An asker that gave up needs no answer.
-                let _ = reply.send(Ping { n: answer(&ping) });
-            }
-        });
-
-        let start = Instant::now();
-        let asker = tokio::spawn(async move {
-            for n in 0..ASKS {
-                let (reply_tx, reply_rx) = oneshot::channel();
-                tx.send((Ping { n }, reply_tx))
-                    .expect("the echo is running");
-                let reply = reply_rx.await.expect("the echo answers");
-                black_box(reply);
-            }
-        });
-        within("the asks being answered", asker)
-            .await
-            .expect("the asker does not panic");
-        let elapsed = start.elapsed();
-
-        within("the echo ending", echo)
-            .await
-            .expect("the echo does not panic");
-        elapsed
-    }
-}
-
 /// actix 0.13 on `actix_rt`. Both functions run inside an `actix_rt::System`
 /// (see [`measure_actix`]): `Actor::start` spawns the actor on the system's thread.
 mod on_actix {
     use super::*;
     use actix::{Actor, Context, Handler, Message};
 
-    impl Message for Ping {
+    /// A `Ping` to count. `Ping` is the library's type and actix's `Message` trait is foreign
+    /// too, so the orphan rule wants a type of this crate around the same 8 bytes.
+    struct Tell(Ping);
+
+    impl Message for Tell {
         type Result = ();
     }
 
@@ -349,10 +109,10 @@ mod on_actix {
         }
     }
 
-    impl Handler<Ping> for Counter {
+    impl Handler<Tell> for Counter {
         type Result = ();
 
-        fn handle(&mut self, ping: Ping, _ctx: &mut Context<Self>) {
+        fn handle(&mut self, Tell(ping): Tell, _ctx: &mut Context<Self>) {
             self.countdown.count(&ping);
         }
     }
@@ -373,7 +133,7 @@ mod on_actix {
         type Result = u64;
 
         fn handle(&mut self, Ask(ping): Ask, _ctx: &mut Context<Self>) -> u64 {
-            answer(&ping)
+            ping.answer()
         }
     }
 
@@ -383,21 +143,16 @@ mod on_actix {
         let addr = Counter { countdown, ready }.start();
         started(start_signal).await;
 
-        let start = Instant::now();
         // `do_send` queues the message whether or not the mailbox is full, like the other
         // frameworks' tells into their unbounded mailboxes; `try_send` would fail once 16
         // messages wait. The actor stops when this, its only address, is dropped, and whatever
         // is left of it goes with its `System`.
-        let producer = actix_rt::spawn(async move {
+        time_tells(finished, actix_rt::spawn, async move {
             for n in 0..TELLS {
-                addr.do_send(Ping { n });
+                addr.do_send(Tell(Ping { n }));
             }
-        });
-        within("the countdown reaching zero", finished)
-            .await
-            .expect("the countdown reports before it stops");
-        producer.await.expect("the producer does not panic");
-        start.elapsed()
+        })
+        .await
     }
 
     pub(super) async fn ask() -> Duration {
@@ -405,17 +160,13 @@ mod on_actix {
         let addr = Echo { ready }.start();
         started(start_signal).await;
 
-        let start = Instant::now();
-        let asker = actix_rt::spawn(async move {
+        time_asks(actix_rt::spawn, async move {
             for n in 0..ASKS {
                 let reply = addr.send(Ask(Ping { n })).await.expect("the echo answers");
                 black_box(reply);
             }
-        });
-        within("the asks being answered", asker)
-            .await
-            .expect("the asker does not panic");
-        start.elapsed()
+        })
+        .await
     }
 }
 
@@ -477,7 +228,7 @@ mod on_ractor {
             _state: &mut (),
         ) -> Result<(), ActorProcessingErr> {
             // An asker that gave up needs no answer.
-            let _ = reply.send(answer(&ping));
+            let _ = reply.send(ping.answer());
             Ok(())
         }
     }
@@ -497,18 +248,13 @@ mod on_ractor {
             .await
             .expect("spawning the countdown");
 
-        let start = Instant::now();
         let sender = actor.clone();
-        let producer = tokio::spawn(async move {
+        let elapsed = time_tells(finished, tokio::spawn, async move {
             for n in 0..TELLS {
                 sender.cast(Ping { n }).expect("the countdown is running");
             }
-        });
-        within("the countdown reaching zero", finished)
-            .await
-            .expect("the countdown reports before it stops");
-        producer.await.expect("the producer does not panic");
-        let elapsed = start.elapsed();
+        })
+        .await;
 
         stop(actor, task).await;
         elapsed
@@ -520,19 +266,15 @@ mod on_ractor {
             .await
             .expect("spawning the echo");
 
-        let start = Instant::now();
         let asker_ref = actor.clone();
-        let asker = tokio::spawn(async move {
+        let elapsed = time_asks(tokio::spawn, async move {
             for n in 0..ASKS {
                 let reply: u64 = ractor::call!(asker_ref, EchoMessage::Ask, Ping { n })
                     .expect("the echo answers");
                 black_box(reply);
             }
-        });
-        within("the asks being answered", asker)
-            .await
-            .expect("the asker does not panic");
-        let elapsed = start.elapsed();
+        })
+        .await;
 
         stop(actor, task).await;
         elapsed
@@ -581,7 +323,7 @@ mod on_kameo {
         type Reply = u64;
 
         async fn handle(&mut self, ping: Ping, _ctx: &mut Context<Self, u64>) -> u64 {
-            answer(&ping)
+            ping.answer()
         }
     }
 
@@ -606,21 +348,16 @@ mod on_kameo {
         let (countdown, finished) = Countdown::new(TELLS);
         let actor_ref = spawn(Counter(countdown)).await;
 
-        let start = Instant::now();
         let sender = actor_ref.clone();
-        let producer = tokio::spawn(async move {
+        let elapsed = time_tells(finished, tokio::spawn, async move {
             for n in 0..TELLS {
                 sender
                     .tell(Ping { n })
                     .await
                     .expect("the countdown is running");
             }
-        });
-        within("the countdown reaching zero", finished)
-            .await
-            .expect("the countdown reports before it stops");
-        producer.await.expect("the producer does not panic");
-        let elapsed = start.elapsed();
+        })
+        .await;
 
         stop(actor_ref).await;
         elapsed
@@ -630,84 +367,47 @@ mod on_kameo {
     pub(super) async fn ask() -> Duration {
         let actor_ref = spawn(Echo).await;
 
-        let start = Instant::now();
         let asker_ref = actor_ref.clone();
-        let asker = tokio::spawn(async move {
+        let elapsed = time_asks(tokio::spawn, async move {
             for n in 0..ASKS {
                 let reply = asker_ref.ask(Ping { n }).await.expect("the echo answers");
                 black_box(reply);
             }
-        });
-        within("the asks being answered", asker)
-            .await
-            .expect("the asker does not panic");
-        let elapsed = start.elapsed();
+        })
+        .await;
 
         stop(actor_ref).await;
         elapsed
     }
 }
 
-fn peers_tell_1m(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("peers_tell_1m");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(TELLS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_rakt::tell));
-    });
-    group.bench_function("actix", |b| {
-        b.iter_custom(|iters| measure_actix(iters, on_actix::tell));
-    });
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_ractor::tell));
-    });
-    group.bench_function("kameo", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_kameo::tell));
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_tokio::tell));
-    });
-    group.finish();
+/// Defines the bench function `$group`, named for the criterion group it makes: the workload
+/// `$workload` of `$elements` messages, run by the function of that name in each framework's
+/// module, under the ids xtask reads. actix runs on its own `System`, the others on one tokio
+/// runtime of the group's own.
+macro_rules! peers_group {
+    ($group:ident, $elements:expr, $workload:ident) => {
+        fn $group(c: &mut Criterion) {
+            let rt = support::runtime();
+            let mut group = support::group(c, stringify!($group), $elements);
+            support::bench_on(&mut group, "rakt", &rt, on_rakt::$workload);
+            group.bench_function("actix", |b| {
+                b.iter_custom(|iters| measure_actix(iters, on_actix::$workload));
+            });
+            support::bench_on(&mut group, "ractor", &rt, on_ractor::$workload);
+            support::bench_on(&mut group, "kameo", &rt, on_kameo::$workload);
+            support::bench_on(&mut group, "baseline", &rt, on_tokio::$workload);
+            group.finish();
+        }
+    };
 }
 
-fn peers_ask_100k(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("peers_ask_100k");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(ASKS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_rakt::ask));
-    });
-    group.bench_function("actix", |b| {
-        b.iter_custom(|iters| measure_actix(iters, on_actix::ask));
-    });
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_ractor::ask));
-    });
-    group.bench_function("kameo", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_kameo::ask));
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, on_tokio::ask));
-    });
-    group.finish();
-}
-
-/// Ten samples of a few seconds each, as in the `runtime` bench, keep the run to a few minutes
-/// on two cores.
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-}
+peers_group!(peers_tell_1m, TELLS, tell);
+peers_group!(peers_ask_100k, ASKS, ask);
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = peers_tell_1m, peers_ask_100k
 }
 criterion_main!(benches);

@@ -15,150 +15,30 @@
 //! - `spawn_stop_100k`: spawns 100,000 actors, then stops them all.
 //! - `ping_pong_100k`: two actors tell one message back and forth, 100,000 round trips.
 //!
+//! The tell and ask workloads live in `rakt_benches::workloads`, because the `peers` bench
+//! measures them again beside actix, ractor and kameo; the other three are here.
+//!
 //! `cargo xtask bench` runs this and the `idle_actor` bench and updates `docs/benchmarks.md`
 //! from the medians; `cargo bench -p rakt-benches --bench runtime` runs this one alone, and
 //! `cargo bench -p rakt-benches --bench runtime -- --test` runs each workload once.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::future::join_all;
-use rakt_actor::{Actor, ActorError, ActorSystem, Context, Pid};
-use tokio::runtime::Runtime;
+use rakt_actor::{Actor, ActorError, Context, Pid};
+use rakt_benches::messages::{Ping, Serve};
+use rakt_benches::support::{self, actor_system, consumer, started, stop, within};
+use rakt_benches::workloads::{ASKS, Idle, TELLS, baseline, rakt};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-const TELLS: u64 = 1_000_000;
-const ASKS: u64 = 100_000;
 const FANOUT_ACTORS: usize = 1_000;
 const FANOUT_TELLS: u64 = 1_000_000;
 const SPAWNS: usize = 100_000;
 const ROUND_TRIPS: u64 = 100_000;
-
-/// The longest any single wait may take before the bench gives up, so that a runtime that
-/// loses a message fails the run instead of hanging it.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// The message of every workload. It carries a number so that it is not a zero-sized value,
-/// which would cost nothing to box and flatter the runtime.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Ping {
-    #[prost(uint64, tag = "1")]
-    n: u64,
-}
-
-impl prost::Name for Ping {
-    const NAME: &'static str = "Ping";
-    const PACKAGE: &'static str = "bench.v1";
-}
-
-/// Starts a ping-pong match of `rounds` round trips.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Serve {
-    #[prost(uint64, tag = "1")]
-    rounds: u64,
-}
-
-impl prost::Name for Serve {
-    const NAME: &'static str = "Serve";
-    const PACKAGE: &'static str = "bench.v1";
-}
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a two-worker tokio runtime can be built")
-}
-
-/// A fresh actor system; must be called inside the runtime.
-fn actor_system() -> ActorSystem {
-    ActorSystem::builder("bench")
-        .build()
-        .expect("the bench actor system can be built")
-}
-
-async fn stop(system: ActorSystem) {
-    system
-        .stop()
-        .await
-        .expect("every bench actor stops within the shutdown timeout");
-}
-
-/// Awaits `future`, panicking with `what` if it takes longer than [`PATIENCE`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(PATIENCE, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what} did not happen within {PATIENCE:?}"),
-    }
-}
-
-/// Waits until every actor has handled its `PostStart`, so that a measurement starts with
-/// idle actors and does not time the tail of their start.
-async fn started(pids: &[Pid]) {
-    within("every actor handling PostStart", async {
-        for pid in pids {
-            while pid.metrics().processed == 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    })
-    .await;
-}
-
-/// Runs `iters` measurements and adds up the time each reports for its timed part.
-fn measure<F, Fut>(rt: &Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Duration>,
-{
-    (0..iters).map(|_| rt.block_on(run())).sum()
-}
-
-/// Counts handled messages and reports once `expected` were handled.
-struct Countdown {
-    seen: u64,
-    expected: u64,
-    done: Option<oneshot::Sender<()>>,
-}
-
-impl Countdown {
-    fn new(expected: u64) -> (Self, oneshot::Receiver<()>) {
-        let (done, finished) = oneshot::channel();
-        (
-            Self {
-                seen: 0,
-                expected,
-                done: Some(done),
-            },
-            finished,
-        )
-    }
-
-    fn count(&mut self, ping: &Ping) {
-        black_box(ping.n);
-        self.seen += 1;
-        if self.seen == self.expected
-            && let Some(done) = self.done.take()
-        {
-            // The bench only drops the receiver after it has heard from us.
-            let _ = done.send(());
-        }
-    }
-}
-
-impl Actor for Countdown {
-    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
-        if let Some(ping) = ctx.message::<Ping>() {
-            self.count(ping);
-        }
-        Ok(())
-    }
-}
 
 /// Messages handled by many receivers together, with a signal once `expected` were handled.
 #[derive(Debug)]
@@ -195,27 +75,6 @@ impl Actor for Member {
         if let Some(ping) = ctx.message::<Ping>() {
             self.tally.count(ping);
         }
-        Ok(())
-    }
-}
-
-/// Answers a `Ping` with the next number.
-struct Echo;
-
-impl Actor for Echo {
-    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
-        if let Some(ping) = ctx.take_message::<Ping>() {
-            ctx.respond(Ping { n: ping.n + 1 });
-        }
-        Ok(())
-    }
-}
-
-/// An actor that does nothing.
-struct Idle;
-
-impl Actor for Idle {
-    async fn receive(&mut self, _ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
         Ok(())
     }
 }
@@ -257,113 +116,6 @@ impl Actor for Returner {
         }
         Ok(())
     }
-}
-
-/// A task that reads `rx` until every sender is gone, handing each message to `handle`.
-fn consumer<T: Send + 'static>(
-    mut rx: mpsc::UnboundedReceiver<T>,
-    mut handle: impl FnMut(T) + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
-            handle(message);
-        }
-    })
-}
-
-async fn tell_rakt() -> Duration {
-    let system = actor_system();
-    let (countdown, finished) = Countdown::new(TELLS);
-    let pid = system
-        .spawn("countdown", countdown)
-        .await
-        .expect("spawning the countdown");
-    started(std::slice::from_ref(&pid)).await;
-
-    let start = Instant::now();
-    let producer = tokio::spawn(async move {
-        for n in 0..TELLS {
-            pid.tell(Ping { n })
-                .await
-                .expect("the countdown is running");
-        }
-    });
-    within("the countdown reaching zero", finished)
-        .await
-        .expect("the countdown reports before it stops");
-    producer.await.expect("the producer does not panic");
-    let elapsed = start.elapsed();
-
-    stop(system).await;
-    elapsed
-}
-
-async fn tell_baseline() -> Duration {
-    let (tx, rx) = mpsc::unbounded_channel::<Ping>();
-    let (mut countdown, finished) = Countdown::new(TELLS);
-    let reader = consumer(rx, move |ping| countdown.count(&ping));
-
-    let start = Instant::now();
-    let producer = tokio::spawn(async move {
-        for n in 0..TELLS {
-            tx.send(Ping { n }).expect("the reader is running");
-        }
-    });
-    within("the countdown reaching zero", finished)
-        .await
-        .expect("the countdown reports before it stops");
-    producer.await.expect("the producer does not panic");
-    let elapsed = start.elapsed();
-
-    reader.await.expect("the reader does not panic");
-    elapsed
-}
-
-async fn ask_rakt() -> Duration {
-    let system = actor_system();
-    let pid = system.spawn("echo", Echo).await.expect("spawning the echo");
-    started(std::slice::from_ref(&pid)).await;
-
-    let start = Instant::now();
-    let asker = tokio::spawn(async move {
-        for n in 0..ASKS {
-            let reply: Ping = pid.ask(Ping { n }).await.expect("the echo answers");
-            black_box(reply);
-        }
-    });
-    within("the asks being answered", asker)
-        .await
-        .expect("the asker does not panic");
-    let elapsed = start.elapsed();
-
-    stop(system).await;
-    elapsed
-}
-
-async fn ask_baseline() -> Duration {
-    let (tx, rx) = mpsc::unbounded_channel::<(Ping, oneshot::Sender<Ping>)>();
-    let echo = consumer(rx, |(ping, reply): (Ping, oneshot::Sender<Ping>)| {
-        // An asker that gave up needs no answer.
-        let _ = reply.send(Ping { n: ping.n + 1 });
-    });
-
-    let start = Instant::now();
-    let asker = tokio::spawn(async move {
-        for n in 0..ASKS {
-            let (reply_tx, reply_rx) = oneshot::channel();
-            tx.send((Ping { n }, reply_tx))
-                .expect("the echo is running");
-            let reply = reply_rx.await.expect("the echo answers");
-            black_box(reply);
-        }
-    });
-    within("the asks being answered", asker)
-        .await
-        .expect("the asker does not panic");
-    let elapsed = start.elapsed();
-
-    echo.await.expect("the echo does not panic");
-    elapsed
 }
 
 async fn fanout_rakt() -> Duration {
@@ -555,94 +307,65 @@ async fn ping_pong_baseline() -> Duration {
     elapsed
 }
 
-fn tell_1m(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("tell_1m");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(TELLS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, tell_rakt))
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, tell_baseline));
-    });
+/// One criterion group: the workload `rakt` on Rakt beside `baseline` on bare tokio, on a
+/// runtime of the group's own.
+fn versus<R, RFut, B, BFut>(c: &mut Criterion, name: &str, elements: u64, rakt: R, baseline: B)
+where
+    R: FnMut() -> RFut,
+    RFut: Future<Output = Duration>,
+    B: FnMut() -> BFut,
+    BFut: Future<Output = Duration>,
+{
+    let rt = support::runtime();
+    let mut group = support::group(c, name, elements);
+    support::bench_on(&mut group, "rakt", &rt, rakt);
+    support::bench_on(&mut group, "baseline", &rt, baseline);
     group.finish();
+}
+
+fn tell_1m(c: &mut Criterion) {
+    versus(c, "tell_1m", TELLS, rakt::tell, baseline::tell);
 }
 
 fn ask_100k(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("ask_100k");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(ASKS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, ask_rakt))
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, ask_baseline))
-    });
-    group.finish();
+    versus(c, "ask_100k", ASKS, rakt::ask, baseline::ask);
 }
 
 fn fanout_1000x1000(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("fanout_1000x1000");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(FANOUT_TELLS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, fanout_rakt))
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, fanout_baseline));
-    });
-    group.finish();
+    versus(
+        c,
+        "fanout_1000x1000",
+        FANOUT_TELLS,
+        fanout_rakt,
+        fanout_baseline,
+    );
 }
 
 fn spawn_stop_100k(c: &mut Criterion) {
-    let rt = runtime();
     // Names are made once: formatting them is the user's work, not the runtime's.
     let names: Arc<[String]> = (0..SPAWNS).map(|i| format!("idle-{i}")).collect();
-    let mut group = c.benchmark_group("spawn_stop_100k");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(SPAWNS as u64));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, || spawn_stop_rakt(names.clone())));
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, spawn_stop_baseline));
-    });
-    group.finish();
+    versus(
+        c,
+        "spawn_stop_100k",
+        SPAWNS as u64,
+        || spawn_stop_rakt(names.clone()),
+        spawn_stop_baseline,
+    );
 }
 
 fn ping_pong_100k(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("ping_pong_100k");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(ROUND_TRIPS));
-    group.bench_function("rakt", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, ping_pong_rakt))
-    });
-    group.bench_function("baseline", |b| {
-        b.iter_custom(|iters| measure(&rt, iters, ping_pong_baseline));
-    });
-    group.finish();
-}
-
-/// Ten samples of a few seconds each keep the whole run to a few minutes on two cores.
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+    versus(
+        c,
+        "ping_pong_100k",
+        ROUND_TRIPS,
+        ping_pong_rakt,
+        ping_pong_baseline,
+    );
 }
 
 criterion_group! {
     name = benches;
-    config = config();
+    config = support::config();
     targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k
 }
 criterion_main!(benches);

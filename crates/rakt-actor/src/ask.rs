@@ -18,7 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -102,13 +102,11 @@ impl AskSlot {
 /// asker at once ([`AskError::NoReply`]).
 pub(crate) struct ReplyTo {
     slot: Arc<AskSlot>,
-    sent: bool,
 }
 
 impl ReplyTo {
     /// Answers the ask; hands the reply back when the asker has stopped waiting.
-    pub(crate) fn send(mut self, reply: Reply) -> Result<(), Reply> {
-        self.sent = true;
+    pub(crate) fn send(self, reply: Reply) -> Result<(), Reply> {
         self.slot.answer(reply)
     }
 
@@ -120,8 +118,9 @@ impl ReplyTo {
 
 impl Drop for ReplyTo {
     fn drop(&mut self) {
-        if !self.sent {
-            // Already decided (timed out, abandoned) is fine: nobody is left to tell.
+        // After `send`, or once timed out or abandoned, the outcome stands: one load skips the
+        // lock. Only a question let go unanswered gets here pending.
+        if self.slot.is_pending() {
             self.slot.end(DROPPED);
         }
     }
@@ -218,17 +217,14 @@ impl AskDeadlines {
         let deadline = Instant::now() + timeout;
         let slot = Arc::new(AskSlot::new(deadline));
         self.incoming.push(slot.clone());
+        // Pairs with the fence in `run` before it goes idle: either this sees the task idle and
+        // nudges it, or the task sees this registration and does not go to sleep.
+        fence(Ordering::SeqCst);
         let due = self.nanos(deadline);
-        if due < self.wake_at.load(Ordering::Acquire) || self.idle.load(Ordering::Acquire) {
+        if due < self.wake_at.load(Ordering::Relaxed) || self.idle.load(Ordering::Relaxed) {
             self.nudge.notify_one();
         }
-        (
-            ReplyTo {
-                slot: slot.clone(),
-                sent: false,
-            },
-            AskWait { slot },
-        )
+        (ReplyTo { slot: slot.clone() }, AskWait { slot })
     }
 
     /// Ends the task; asks still pending then time out at once.
@@ -275,18 +271,23 @@ impl AskDeadlines {
                 // Idle only after a whole drain interval without a registration: a steady
                 // stream of quickly answered asks never has to nudge a sleeping task.
                 None if !registered && self.incoming.is_empty() => {
-                    self.idle.store(true, Ordering::Release);
-                    self.wake_at.store(u64::MAX, Ordering::Release);
-                    // A registration that came in between the drain and the flag nudges.
+                    self.idle.store(true, Ordering::Relaxed);
+                    self.wake_at.store(u64::MAX, Ordering::Relaxed);
+                    // Pairs with the fence in `start`: a registration that came in between
+                    // the drain and the flag is seen here, or it sees the flag and nudges.
+                    fence(Ordering::SeqCst);
                     if self.incoming.is_empty() {
                         nudged.await;
                     }
-                    self.idle.store(false, Ordering::Release);
+                    self.idle.store(false, Ordering::Relaxed);
                 }
                 next => {
                     let drain = Instant::now() + DRAIN_INTERVAL;
                     let wake = next.map_or(drain, |Due(slot)| slot.deadline.min(drain));
-                    self.wake_at.store(self.nanos(wake), Ordering::Release);
+                    self.wake_at.store(self.nanos(wake), Ordering::Relaxed);
+                    // As above: a registration due before `wake` either is seen at the next
+                    // drain in time, or sees this `wake_at` and nudges.
+                    fence(Ordering::SeqCst);
                     tokio::select! {
                         () = tokio::time::sleep_until(wake) => {}
                         () = &mut nudged => {}
@@ -360,6 +361,12 @@ mod tests {
         let deadlines = AskDeadlines::new();
         tokio::spawn(deadlines.clone().run());
         deadlines
+    }
+
+    #[test]
+    fn a_reply_handle_is_one_pointer() {
+        // It travels in every envelope: `Option<ReplyTo>` must stay one word.
+        assert_eq!(size_of::<Option<ReplyTo>>(), size_of::<usize>());
     }
 
     #[tokio::test]
@@ -452,6 +459,23 @@ mod tests {
         }
         // A reply is accepted exactly when its asker receives it; the rest timed out.
         assert_eq!(accepted, received);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn asks_started_as_the_task_goes_idle_still_time_out() {
+        let deadlines = deadlines().await;
+        for round in 0..60u64 {
+            // Around one drain interval apart, so that registrations race the task going idle.
+            let pause = DRAIN_INTERVAL + Duration::from_micros(round * 37 % 900);
+            tokio::time::sleep(pause).await;
+            let (reply_to, wait) = deadlines.start(Duration::from_millis(1));
+            let outcome = tokio::time::timeout(Duration::from_secs(2), wait).await;
+            assert!(
+                matches!(outcome, Ok(Outcome::TimedOut)),
+                "round {round}: {outcome:?}"
+            );
+            drop(reply_to);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -299,27 +299,36 @@ mod tests {
         }
     }
 
-    impl prost::Message for Counted {
-        fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
-        fn merge_field(
-            &mut self,
-            tag: u32,
-            wire_type: prost::encoding::WireType,
-            buf: &mut impl prost::bytes::Buf,
-            ctx: prost::encoding::DecodeContext,
-        ) -> Result<(), prost::DecodeError> {
-            prost::encoding::skip_field(wire_type, tag, buf, ctx)
-        }
-        fn encoded_len(&self) -> usize {
-            0
-        }
-        fn clear(&mut self) {}
+    /// Makes a test type a message with no fields on the wire: derived prost messages cannot
+    /// hold what these tests need (a drop counter).
+    macro_rules! fieldless_message {
+        ($name:ident) => {
+            impl prost::Message for $name {
+                fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
+                fn merge_field(
+                    &mut self,
+                    tag: u32,
+                    wire_type: prost::encoding::WireType,
+                    buf: &mut impl prost::bytes::Buf,
+                    ctx: prost::encoding::DecodeContext,
+                ) -> Result<(), prost::DecodeError> {
+                    prost::encoding::skip_field(wire_type, tag, buf, ctx)
+                }
+                fn encoded_len(&self) -> usize {
+                    0
+                }
+                fn clear(&mut self) {}
+            }
+
+            impl prost::Name for $name {
+                const NAME: &'static str = stringify!($name);
+                const PACKAGE: &'static str = "test.v1";
+            }
+        };
     }
 
-    impl prost::Name for Counted {
-        const NAME: &'static str = "Counted";
-        const PACKAGE: &'static str = "test.v1";
-    }
+    fieldless_message!(Counted);
+    fieldless_message!(BigCounted);
 
     /// A message too large to be inline.
     #[derive(Debug, Default, Clone)]
@@ -327,28 +336,6 @@ mod tests {
         #[expect(dead_code, reason = "held only so that its drop is counted")]
         inner: Counted,
         words: [u64; 8],
-    }
-
-    impl prost::Message for BigCounted {
-        fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
-        fn merge_field(
-            &mut self,
-            tag: u32,
-            wire_type: prost::encoding::WireType,
-            buf: &mut impl prost::bytes::Buf,
-            ctx: prost::encoding::DecodeContext,
-        ) -> Result<(), prost::DecodeError> {
-            prost::encoding::skip_field(wire_type, tag, buf, ctx)
-        }
-        fn encoded_len(&self) -> usize {
-            0
-        }
-        fn clear(&mut self) {}
-    }
-
-    impl prost::Name for BigCounted {
-        const NAME: &'static str = "BigCounted";
-        const PACKAGE: &'static str = "test.v1";
     }
 
     fn counted(drops: &Arc<AtomicUsize>) -> Counted {

@@ -86,6 +86,14 @@ impl SystemShared {
     }
 }
 
+impl Drop for SystemShared {
+    fn drop(&mut self) {
+        // A system dropped without `stop` (it can only be dropped once no actor is left) must
+        // not leave its deadline task waiting forever.
+        self.asks.shutdown();
+    }
+}
+
 /// Names to actors, sharded so that spawns on different threads rarely meet on one lock.
 pub(crate) struct Registry {
     shards: Box<[Shard]>,
@@ -533,11 +541,12 @@ const ANCHOR_PERIOD: Duration = Duration::from_secs(1);
 /// Keeps one timer due within [`ANCHOR_PERIOD`] in the runtime's timer wheel while the system
 /// runs.
 ///
-/// Every ask and every stop arms a timeout that is nearly always cancelled early. tokio wakes
-/// a parked runtime thread whenever a timer is armed that is due before everything else in the
-/// wheel, so with an empty wheel each ask would cost a thread wake-up (a system call and a
-/// context switch). With this anchor in the wheel, timeouts due later than the next second
-/// never need that wake-up. It costs one timer firing per second.
+/// Every stop and restart arms a tokio timeout that is nearly always cancelled early (asks do
+/// not: see `ask.rs`). tokio wakes a parked runtime thread whenever a timer is armed that is
+/// due before everything else in the wheel, so with an empty wheel each of them would cost a
+/// thread wake-up (a system call and a context switch). With this anchor in the wheel,
+/// timeouts due later than the next second never need that wake-up. It costs one timer firing
+/// per second.
 async fn timer_anchor(shared: std::sync::Weak<SystemShared>) {
     loop {
         tokio::time::sleep(ANCHOR_PERIOD).await;

@@ -616,3 +616,28 @@ async fn a_stopped_system_leaves_no_task_behind() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_dropped_without_stop_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let system = ActorSystem::builder("dropped").build().expect("system");
+    let pid = system
+        .spawn("a", Recorder::new(&log(), "a"))
+        .await
+        .expect("spawn");
+    let _: Pong = pid.ask(Ping { n: 1 }).await.expect("reply");
+    pid.stop().await.expect("stop");
+    drop(pid);
+    drop(system);
+    // The timer anchor notices within its one-second period; the ask-deadline task at once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metrics.num_alive_tasks() > before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} task(s) still alive after the system was dropped",
+            metrics.num_alive_tasks() - before
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
