@@ -40,36 +40,48 @@ async fn consume(lanes: Arc<Lanes<u64, u64>>, total: usize) -> (usize, usize) {
     (system, user)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consumer_is_woken_by_producer_threads() {
-    let lanes: Arc<Lanes<u64, u64>> = Arc::new(Lanes::unbounded());
-    let consumer = tokio::spawn(consume(Arc::clone(&lanes), 2 * PRODUCERS * PER_PRODUCER));
+/// Runs `PRODUCERS` threads that each call `push(lanes, item)` for `PER_PRODUCER` items,
+/// pausing every `pause_every` items so that the consumer runs dry and parks in `ready`, while
+/// a consumer task expects `total` messages; returns how many came from each lane.
+async fn race_producers(
+    lanes: &Arc<Lanes<u64, u64>>,
+    total: usize,
+    pause_every: usize,
+    push: fn(&Lanes<u64, u64>, u64),
+) -> (usize, usize) {
+    let consumer = tokio::spawn(consume(Arc::clone(lanes), total));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|producer| {
-            let lanes = Arc::clone(&lanes);
+            let lanes = Arc::clone(lanes);
             thread::spawn(move || {
                 for seq in 0..PER_PRODUCER {
-                    lanes.try_push_user(item(producer, seq)).unwrap();
-                    lanes.push_system(item(producer, seq)).unwrap();
-                    // Pause now and then so the consumer runs dry and parks in `ready`.
-                    if seq % 500 == 0 {
+                    push(&lanes, item(producer, seq));
+                    if seq % pause_every == 0 {
                         thread::sleep(Duration::from_millis(1));
                     }
                 }
             })
         })
         .collect();
-    let (system, user) = tokio::time::timeout(DEADLINE, consumer)
+    let counts = tokio::time::timeout(DEADLINE, consumer)
         .await
         .expect("the consumer saw every message in time")
         .unwrap();
-    assert_eq!(
-        (system, user),
-        (PRODUCERS * PER_PRODUCER, PRODUCERS * PER_PRODUCER)
-    );
     for producer in producers {
         producer.join().unwrap();
     }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_is_woken_by_producer_threads() {
+    let lanes: Arc<Lanes<u64, u64>> = Arc::new(Lanes::unbounded());
+    let counts = race_producers(&lanes, 2 * PRODUCERS * PER_PRODUCER, 500, |lanes, msg| {
+        lanes.try_push_user(msg).unwrap();
+        lanes.push_system(msg).unwrap();
+    })
+    .await;
+    assert_eq!(counts, (PRODUCERS * PER_PRODUCER, PRODUCERS * PER_PRODUCER));
 }
 
 /// Only system pushes, so every producer contends on the system lane's lock while the
@@ -77,28 +89,11 @@ async fn consumer_is_woken_by_producer_threads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_is_woken_by_system_only_producer_threads() {
     let lanes: Arc<Lanes<u64, u64>> = Arc::new(Lanes::unbounded());
-    let consumer = tokio::spawn(consume(Arc::clone(&lanes), PRODUCERS * PER_PRODUCER));
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|producer| {
-            let lanes = Arc::clone(&lanes);
-            thread::spawn(move || {
-                for seq in 0..PER_PRODUCER {
-                    lanes.push_system(item(producer, seq)).unwrap();
-                    if seq % 250 == 0 {
-                        thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            })
-        })
-        .collect();
-    let (system, user) = tokio::time::timeout(DEADLINE, consumer)
-        .await
-        .expect("the consumer saw every message in time")
-        .unwrap();
-    assert_eq!((system, user), (PRODUCERS * PER_PRODUCER, 0));
-    for producer in producers {
-        producer.join().unwrap();
-    }
+    let counts = race_producers(&lanes, PRODUCERS * PER_PRODUCER, 250, |lanes, msg| {
+        lanes.push_system(msg).unwrap();
+    })
+    .await;
+    assert_eq!(counts, (PRODUCERS * PER_PRODUCER, 0));
     assert!(lanes.is_quiescent());
     assert_eq!(lanes.system_len(), 0);
 }
