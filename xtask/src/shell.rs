@@ -12,11 +12,18 @@ use std::process::{Command, Stdio};
 pub(crate) type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
 
 /// The workspace root: the parent of this crate's manifest directory.
+///
+/// `cargo run` (which the `cargo xtask` alias is) tells the binary where its manifest is at
+/// run time, and that answer wins over the one compiled in: the build is shared between
+/// clones through one target directory, so the compiled-in path may be that of another clone,
+/// perhaps one deleted since.
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// The cargo target directory for the builds the tasks start.

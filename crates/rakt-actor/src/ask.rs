@@ -153,12 +153,17 @@ impl Future for AskWait {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let slot = &self.slot;
-        // Register first, then look: a decision made after the look wakes this waker.
-        slot.waker.register(cx.waker());
-        let mut guard = slot.reply.lock();
+        if slot.is_pending() {
+            // Register, then look again: a decision made after that look wakes this waker,
+            // and one made before it is seen. No lock is taken while the ask is pending.
+            slot.waker.register(cx.waker());
+            if slot.is_pending() {
+                return Poll::Pending;
+            }
+        }
+        // Decided, so the state no longer changes; the lock is only needed to take the reply.
         match slot.state.load(Ordering::Acquire) {
-            PENDING => Poll::Pending,
-            REPLIED => match guard.take() {
+            REPLIED => match slot.reply.lock().take() {
                 Some(reply) => Poll::Ready(Outcome::Replied(reply)),
                 // Taken by an earlier poll that returned it: a future is not polled after
                 // completion, so this is only reached by misuse.
@@ -172,8 +177,11 @@ impl Future for AskWait {
 
 impl Drop for AskWait {
     fn drop(&mut self) {
-        // If still pending, the asker gives up; otherwise the outcome stands.
-        self.slot.end(ABANDONED);
+        // If still pending, the asker gives up; otherwise the outcome stands, and one load
+        // skips the lock.
+        if self.slot.is_pending() {
+            self.slot.end(ABANDONED);
+        }
     }
 }
 

@@ -247,15 +247,28 @@ impl ActorCell {
     pub(crate) async fn deliver(&self, envelope: Envelope) -> Result<(), SendError> {
         match self.lanes.try_push_user(envelope) {
             Ok(()) => Ok(()),
-            Err(PushError::Full(envelope)) => {
-                // Only a full bounded mailbox gets here. The waiting future is boxed so that
-                // every send's own future stays small on the common path.
+            Err(err) => self.refused(err).await,
+        }
+    }
+
+    /// What a send does with an envelope its first, non-waiting push could not enqueue:
+    /// waits for space when the mailbox is full and makes senders wait, else dead-letters it.
+    ///
+    /// Senders on the hot path call `lanes.try_push_user` themselves and only await this on
+    /// failure: building the envelope straight into the push, rather than into a helper
+    /// future first, saves copying it twice per message.
+    pub(crate) async fn refused(&self, err: PushError<Envelope>) -> Result<(), SendError> {
+        match err {
+            PushError::Full(envelope) => {
+                // Only a full bounded mailbox gets here; `push_user` waits when the mailbox
+                // makes senders wait, else hands the envelope back. The waiting future is
+                // boxed so that every send's own future stays small on the common path.
                 match Box::pin(self.lanes.push_user(envelope)).await {
                     Ok(()) => Ok(()),
                     Err(err) => Err(self.reject(err)),
                 }
             }
-            Err(err) => Err(self.reject(err)),
+            err => Err(self.reject(err)),
         }
     }
 

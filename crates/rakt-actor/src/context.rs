@@ -46,37 +46,75 @@ pub struct Context<'a, A> {
 }
 
 impl<'a, A: Actor> Context<'a, A> {
-    pub(crate) fn new(
-        cell: &'a Arc<ActorCell>,
-        pid: &'a Pid,
-        message: Payload,
-        sender: Option<Pid>,
-        reply: Option<ReplyTo>,
-    ) -> Self {
+    /// A context with no message yet: the actor's loop keeps one for its whole life and
+    /// [loads](Self::load) each message into it, so that handling a message builds nothing.
+    pub(crate) fn new(cell: &'a Arc<ActorCell>, pid: &'a Pid) -> Self {
         Self {
             cell,
             pid,
-            message: Some(message),
-            sender,
-            reply,
+            message: None,
+            sender: None,
+            reply: None,
             failure: None,
             _actor: PhantomData,
         }
     }
 
-    /// Ends the handling of the message: reports a failure to a waiting asker, and returns
-    /// the failure signalled with [`Context::err`], if any.
-    pub(crate) fn finish(mut self, failure: Option<&ActorError>) -> Option<ActorError> {
-        if let (Some(reply), Some(failure)) = (self.reply.take(), failure.or(self.failure.as_ref()))
-        {
-            // The asker may be gone; then nobody is waiting to hear about the failure.
-            let _ = reply.send(Err(AskError::HandlerFailed {
-                name: self.cell.name.to_string(),
-                error: failure.to_string(),
-            }));
+    /// The actor's cell.
+    pub(crate) fn cell(&self) -> &'a Arc<ActorCell> {
+        self.cell
+    }
+
+    /// Makes `envelope` the message to handle. Returns `false`, and dead-letters it, when it
+    /// is an ask whose asker stopped waiting: handling it would answer nobody.
+    #[inline]
+    pub(crate) fn load(&mut self, envelope: Envelope) -> bool {
+        let Envelope {
+            message,
+            sender,
+            reply,
+        } = envelope;
+        if reply.as_ref().is_some_and(ReplyTo::is_closed) {
+            self.cell.dead_letter(
+                Envelope {
+                    message,
+                    sender,
+                    reply: None,
+                },
+                DeadLetterReason::AskerGone,
+            );
+            return false;
         }
-        // An ask left without a response is dropped here, and its asker gets `NoReply`.
-        self.failure.take()
+        self.message = Some(message);
+        self.sender = sender;
+        self.reply = reply;
+        true
+    }
+
+    /// Ends the handling of the loaded message, whose handler ended with `outcome` (a panic
+    /// already turned into an error): reports a failure to a waiting asker, drops what is left
+    /// of the message, and returns the failure (returned, panicked or signalled with
+    /// [`Context::err`]), if any.
+    #[inline]
+    pub(crate) fn conclude(&mut self, outcome: Result<(), ActorError>) -> Option<ActorError> {
+        let failure = match outcome {
+            Ok(()) => self.failure.take(),
+            Err(error) => Some(error),
+        };
+        self.message = None;
+        self.sender = None;
+        self.failure = None;
+        if let Some(reply) = self.reply.take() {
+            if let Some(failure) = &failure {
+                // The asker may be gone; then nobody is waiting to hear about the failure.
+                let _ = reply.send(Err(AskError::HandlerFailed {
+                    name: self.cell.name.to_string(),
+                    error: failure.to_string(),
+                }));
+            }
+            // An ask left without a response is dropped here, and its asker gets `NoReply`.
+        }
+        failure
     }
 
     /// This actor's own `Pid`.

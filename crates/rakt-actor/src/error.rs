@@ -51,17 +51,27 @@ pub enum NameError {
 /// assert_eq!(ActorError::msg("boom").to_string(), "boom");
 /// ```
 pub struct ActorError {
-    inner: Box<dyn StdError + Send + Sync + 'static>,
+    /// One thin pointer, so that `Result<(), ActorError>`, what every handler returns, is a
+    /// single word that is null on success.
+    inner: Box<Failure>,
+}
+
+/// What an [`ActorError`] holds.
+struct Failure {
+    error: Box<dyn StdError + Send + Sync + 'static>,
     panic: bool,
 }
 
 impl ActorError {
+    fn new(error: Box<dyn StdError + Send + Sync + 'static>, panic: bool) -> Self {
+        Self {
+            inner: Box::new(Failure { error, panic }),
+        }
+    }
+
     /// A failure carrying a plain message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self {
-            inner: message.to_string().into(),
-            panic: false,
-        }
+        Self::new(message.to_string().into(), false)
     }
 
     pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
@@ -72,25 +82,22 @@ impl ActorError {
         } else {
             "panic with a non-string payload".to_owned()
         };
-        Self {
-            inner: format!("panicked: {text}").into(),
-            panic: true,
-        }
+        Self::new(format!("panicked: {text}").into(), true)
     }
 
     /// Whether the failure was a panic caught by the runtime.
     pub fn is_panic(&self) -> bool {
-        self.panic
+        self.inner.panic
     }
 
     /// The underlying error.
     pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        self.inner.as_ref()
+        self.inner.error.as_ref()
     }
 
     /// The underlying error, by value.
     pub fn into_inner(self) -> Box<dyn StdError + Send + Sync + 'static> {
-        self.inner
+        self.inner.error
     }
 }
 
@@ -99,27 +106,27 @@ where
     E: StdError + Send + Sync + 'static,
 {
     fn from(error: E) -> Self {
-        Self {
-            inner: Box::new(error),
-            panic: false,
-        }
+        Self::new(Box::new(error), false)
     }
 }
 
 impl fmt::Display for ActorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
+        fmt::Display::fmt(&self.inner.error, f)
     }
 }
 
 impl fmt::Debug for ActorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActorError")
-            .field("error", &self.inner)
-            .field("panic", &self.panic)
+            .field("error", &self.inner.error)
+            .field("panic", &self.inner.panic)
             .finish()
     }
 }
+
+// Every handler returns this; keep it one word.
+const _: () = assert!(size_of::<Result<(), ActorError>>() == size_of::<usize>());
 
 /// Why an actor could not be spawned.
 ///

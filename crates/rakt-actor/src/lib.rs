@@ -63,7 +63,7 @@ pub use error::{
 pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
 pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
-pub use pid::{ActorMetrics, Ask, Pid};
+pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
 pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
 
 /// The runtime's own messages, re-exported from `rakt-proto`.

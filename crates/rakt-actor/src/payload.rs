@@ -12,6 +12,7 @@
 //! it is read out at most once.
 #![allow(unsafe_code)]
 
+use std::any::TypeId;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -24,6 +25,11 @@ type Storage = MaybeUninit<[usize; 3]>;
 
 /// What the runtime can do with the value in a `Payload` without knowing its type.
 struct VTable {
+    /// The type of the message stored at `data`: one call answers `is` and `downcast_ref`,
+    /// where going through `as_dyn` and [`Any`](std::any::Any) takes three.
+    type_id: unsafe fn(*const Storage) -> TypeId,
+    /// Where the message itself lives, for a payload whose type is known.
+    place: Place,
     /// A fat pointer to the message stored at `data`.
     as_dyn: unsafe fn(*const Storage) -> *const dyn AnyMessage,
     /// Moves the message out, boxed. `data` holds no value afterwards.
@@ -35,6 +41,17 @@ struct VTable {
     drop: unsafe fn(*mut Storage),
 }
 
+/// Where a payload keeps its message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In `data` itself.
+    Inline,
+    /// In a `Box<T>` stored in `data`.
+    Boxed,
+    /// In a `Box<dyn AnyMessage>` stored in `data`.
+    Dyn,
+}
+
 /// A message value of type `T`, stored inline.
 struct Inline<T>(PhantomData<T>);
 
@@ -43,6 +60,8 @@ impl<T: Message> Inline<T> {
         size_of::<T>() <= size_of::<Storage>() && align_of::<T>() <= align_of::<Storage>();
 
     const VTABLE: &'static VTable = &VTable {
+        type_id: type_id_of::<T>,
+        place: Place::Inline,
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: Some(Self::read_into),
@@ -78,11 +97,19 @@ impl<T: Message> Inline<T> {
     }
 }
 
+/// The type id of `T`, whatever `data` holds: the `type_id` entry of a payload whose type is
+/// known when it is made.
+fn type_id_of<T: 'static>(_data: *const Storage) -> TypeId {
+    TypeId::of::<T>()
+}
+
 /// A message value of type `T`, too large to be inline, stored as a `Box<T>`.
 struct Boxed<T>(PhantomData<T>);
 
 impl<T: Message> Boxed<T> {
     const VTABLE: &'static VTable = &VTable {
+        type_id: type_id_of::<T>,
+        place: Place::Boxed,
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: Some(Self::read_into),
@@ -128,11 +155,21 @@ struct Dyn;
 
 impl Dyn {
     const VTABLE: &'static VTable = &VTable {
+        type_id: Self::type_id,
+        place: Place::Dyn,
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: None,
         drop: Self::drop,
     };
+
+    /// # Safety
+    /// `data` holds a live `Box<dyn AnyMessage>`.
+    unsafe fn type_id(data: *const Storage) -> TypeId {
+        // SAFETY: the caller guarantees a live box.
+        let message: &dyn AnyMessage = unsafe { &**data.cast::<Box<dyn AnyMessage>>() };
+        message.as_any().type_id()
+    }
 
     /// # Safety
     /// `data` holds a live `Box<dyn AnyMessage>`.
@@ -214,13 +251,24 @@ impl Payload {
     /// Whether the message is a `T`.
     #[inline]
     pub(crate) fn is<T: Message>(&self) -> bool {
-        self.as_dyn().is::<T>()
+        // SAFETY: `data` holds the value `vtable` was made for, alive while `self` is.
+        unsafe { (self.vtable.type_id)(&self.data) == TypeId::of::<T>() }
     }
 
     /// The message as a `T`, when it is one.
     #[inline]
     pub(crate) fn downcast_ref<T: Message>(&self) -> Option<&T> {
-        self.as_dyn().downcast_ref::<T>()
+        if !self.is::<T>() {
+            return None;
+        }
+        match self.vtable.place {
+            // SAFETY: `is` checked that the stored message is a `T`, kept in `data` itself,
+            // alive while `self` is.
+            Place::Inline => Some(unsafe { &*self.data.as_ptr().cast::<T>() }),
+            // SAFETY: as above, with the `T` behind the `Box<T>` that `data` holds.
+            Place::Boxed => Some(unsafe { &**self.data.as_ptr().cast::<Box<T>>() }),
+            Place::Dyn => self.as_dyn().downcast_ref::<T>(),
+        }
     }
 
     /// The message, boxed.

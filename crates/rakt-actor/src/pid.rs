@@ -3,15 +3,17 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::hash::{Hash, Hasher};
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::address::Address;
-use crate::ask::Outcome;
+use crate::ask::{AskWait, Outcome};
 use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::error::{AskError, SendError, StopError};
 use crate::message::{AnyMessage, Message};
@@ -110,12 +112,15 @@ impl Pid {
     /// Sends a message without a sender. Waits only when the actor has a bounded mailbox that
     /// is full. An undeliverable message goes to dead letters and the error says why.
     pub async fn tell<M: Message>(&self, message: M) -> Result<(), SendError> {
-        let envelope = Envelope {
+        let pushed = self.cell.lanes.try_push_user(Envelope {
             message: Payload::new(message),
             sender: None,
             reply: None,
-        };
-        self.cell.deliver(envelope).await
+        });
+        match pushed {
+            Ok(()) => Ok(()),
+            Err(err) => self.cell.refused(err).await,
+        }
     }
 
     /// Sends a message without ever waiting: a full bounded mailbox fails at once with
@@ -133,13 +138,15 @@ impl Pid {
         message: Payload,
         sender: Option<Pid>,
     ) -> Result<(), SendError> {
-        self.cell
-            .deliver(Envelope {
-                message,
-                sender,
-                reply: None,
-            })
-            .await
+        let pushed = self.cell.lanes.try_push_user(Envelope {
+            message,
+            sender,
+            reply: None,
+        });
+        match pushed {
+            Ok(()) => Ok(()),
+            Err(err) => self.cell.refused(err).await,
+        }
     }
 
     /// Sends several messages in order. Every message is attempted; the undeliverable ones go
@@ -429,15 +436,108 @@ impl<'a, R> Ask<'a, R> {
         self.timeout = timeout;
         self
     }
+}
 
-    async fn run(self) -> Result<R, AskError> {
-        let Self {
+impl<'a, R: Send + 'a> IntoFuture for Ask<'a, R> {
+    type Output = Result<R, AskError>;
+    type IntoFuture = AskFuture<'a, R>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        AskFuture {
+            state: AskState::Start(self),
+        }
+    }
+}
+
+/// The future of an [`Ask`], made by `.await` (or [`IntoFuture::into_future`]): it queues
+/// the question when first polled and resolves to the typed reply.
+///
+/// It is a named type rather than a boxed `async` block, so an ask allocates no future;
+/// dropping it before the reply abandons the ask, and the question is not handled if it is
+/// still queued.
+///
+/// ```
+/// use std::future::IntoFuture;
+/// use rakt_actor::{ActorSystem, AskFuture, Context};
+/// use rakt_proto::v1::StatusFailure;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = ActorSystem::builder("named").build()?;
+/// let echo = system
+///     .spawn_fn("echo", |ctx: &mut Context<'_, _>| {
+///         if let Some(question) = ctx.take_message::<StatusFailure>() {
+///             ctx.respond(question);
+///         }
+///         Ok(())
+///     })
+///     .await?;
+/// let pending: AskFuture<'_, StatusFailure> =
+///     echo.ask(StatusFailure { error: "ping".into() }).into_future();
+/// assert_eq!(pending.await?.error, "ping");
+/// system.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an ask does nothing until awaited"]
+pub struct AskFuture<'a, R> {
+    state: AskState<'a, R>,
+}
+
+/// Where an [`AskFuture`] is.
+enum AskState<'a, R> {
+    /// Not polled yet.
+    Start(Ask<'a, R>),
+    /// The target's mailbox is full and makes senders wait: the question waits for space.
+    /// Boxed, as that wait is rare.
+    Sending {
+        send: Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>,
+        question: Question<'a, R>,
+    },
+    /// The question is queued; waiting for the reply.
+    Waiting(Question<'a, R>),
+    /// The output was returned.
+    Done,
+}
+
+/// A queued question, from the asker's side.
+struct Question<'a, R> {
+    wait: AskWait,
+    target: &'a Pid,
+    timeout: Duration,
+    decode: Decode<R>,
+}
+
+impl<R> Question<'_, R> {
+    fn poll_reply(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<R, AskError>> {
+        let outcome = match Pin::new(&mut self.wait).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(outcome) => outcome,
+        };
+        Poll::Ready(match outcome {
+            Outcome::Replied(Ok(reply)) => (self.decode)(reply),
+            Outcome::Replied(Err(error)) => Err(error),
+            Outcome::NoReply => Err(AskError::NoReply {
+                name: self.target.name().to_owned(),
+            }),
+            Outcome::TimedOut => Err(AskError::Timeout {
+                name: self.target.name().to_owned(),
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+impl<'a, R> AskFuture<'a, R> {
+    /// Checks the ask, registers its deadline and queues the question.
+    fn start(ask: Ask<'a, R>) -> Result<AskState<'a, R>, AskError> {
+        let Ask {
             target,
             message,
             sender,
             timeout,
             decode,
-        } = self;
+        } = ask;
         if timeout.is_zero() {
             return Err(AskError::ZeroTimeout);
         }
@@ -447,32 +547,69 @@ impl<'a, R> Ask<'a, R> {
             });
         }
         let (reply_to, wait) = target.cell.system.asks.start(timeout);
-        let envelope = Envelope {
+        let question = Question {
+            wait,
+            target,
+            timeout,
+            decode,
+        };
+        let pushed = target.cell.lanes.try_push_user(Envelope {
             message,
             sender,
             reply: Some(reply_to),
-        };
-        target.cell.deliver(envelope).await?;
-        match wait.await {
-            Outcome::Replied(Ok(reply)) => decode(reply),
-            Outcome::Replied(Err(error)) => Err(error),
-            Outcome::NoReply => Err(AskError::NoReply {
-                name: target.name().to_owned(),
-            }),
-            Outcome::TimedOut => Err(AskError::Timeout {
-                name: target.name().to_owned(),
-                timeout,
-            }),
+        });
+        Ok(match pushed {
+            Ok(()) => AskState::Waiting(question),
+            Err(err) => AskState::Sending {
+                send: Box::pin(target.cell.refused(err)),
+                question,
+            },
+        })
+    }
+}
+
+impl<R> Future for AskFuture<'_, R> {
+    type Output = Result<R, AskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            // Each arm puts back the state it leaves the future in; `Done` stays otherwise.
+            match mem::replace(&mut this.state, AskState::Done) {
+                AskState::Waiting(mut question) => {
+                    let poll = question.poll_reply(cx);
+                    if poll.is_pending() {
+                        this.state = AskState::Waiting(question);
+                    }
+                    return poll;
+                }
+                AskState::Sending { mut send, question } => match send.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = AskState::Sending { send, question };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(())) => this.state = AskState::Waiting(question),
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error.into())),
+                },
+                AskState::Start(ask) => match Self::start(ask) {
+                    Ok(state) => this.state = state,
+                    Err(error) => return Poll::Ready(Err(error)),
+                },
+                AskState::Done => panic!("`AskFuture` polled after it completed"),
+            }
         }
     }
 }
 
-impl<'a, R: Send + 'a> IntoFuture for Ask<'a, R> {
-    type Output = Result<R, AskError>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<R, AskError>> + Send + 'a>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+impl<R> fmt::Debug for AskFuture<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            AskState::Start(_) => "start",
+            AskState::Sending { .. } => "sending",
+            AskState::Waiting(_) => "waiting",
+            AskState::Done => "done",
+        };
+        f.debug_struct("AskFuture").field("state", &state).finish()
     }
 }
 

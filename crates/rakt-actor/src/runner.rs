@@ -1,6 +1,8 @@
 //! The loop that runs one actor: one tokio task per actor, monomorphized for its type.
 
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -55,24 +57,74 @@ pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A) {
 /// The hot path (waiting, handling a user message) stays inline in the task; rarer paths
 /// (restart, failure recovery, `Terminated`, stopping) are boxed, so that they do not make
 /// every idle actor's task as large as the largest of them.
+///
+/// One [`Context`] lives as long as the loop and each message is loaded into it, and the
+/// handler's future is awaited right here rather than inside a helper's future: building and
+/// moving a context and a helper future per message cost more than handling a small message.
 async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
     let pid = Pid::from_cell(cell.clone());
-    if let Some(failure) = handle(&cell, &pid, &mut actor, post_start()).await {
-        if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await {
-            Box::pin(terminate(&cell, &pid, &mut actor, exit)).await;
+    let mut ctx = Context::new(&cell, &pid);
+    if let Some(failure) = handle(&mut ctx, &mut actor, post_start()).await {
+        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
+            Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
             return;
         }
     }
+    // When the last handler ended, in raw clock ticks: a message's latency runs from there to
+    // the end of its own handler, so a busy actor reads the clock once per message. Reset
+    // after every wait, so that time spent idle or waiting for the worker is not counted.
+    let mut stamp = ticks();
+    // Whether the last pop found nothing although the lanes said a message was there.
+    let mut came_up_empty = false;
     let exit = loop {
         let Some(next) = cell.lanes.pop() else {
+            if came_up_empty {
+                // A sender has claimed the next slot and not written it yet, and is perhaps
+                // descheduled: the lanes stay ready without a message to pop. Yield rather
+                // than spin on this worker until it is written.
+                tokio::task::yield_now().await;
+            }
             cell.lanes.ready().await;
+            came_up_empty = true;
+            stamp = ticks();
             continue;
         };
+        came_up_empty = false;
         match next {
+            Next::User(envelope) => {
+                if envelope.message.is::<PoisonPill>() {
+                    break Exit::Poison;
+                }
+                if ctx.load(envelope) {
+                    let outcome = guarded(actor.receive(&mut ctx)).await;
+                    let now = ticks();
+                    cell.record_handled(elapsed(stamp, now));
+                    stamp = now;
+                    if let Some(failure) = ctx.conclude(outcome) {
+                        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
+                            break exit;
+                        }
+                        stamp = ticks();
+                    }
+                }
+                // Each message spends tokio's cooperative budget, as a channel receive does,
+                // so one busy actor yields its worker thread now and then.
+                let mut budget = pin!(tokio::task::coop::consume_budget());
+                let mut yielded = false;
+                poll_fn(|cx| {
+                    let poll = budget.as_mut().poll(cx);
+                    yielded |= poll.is_pending();
+                    poll
+                })
+                .await;
+                if yielded {
+                    stamp = ticks();
+                }
+            }
             Next::System(SystemMessage::Stop) => break Exit::Graceful,
             Next::System(SystemMessage::Kill) => break Exit::Kill,
             Next::System(SystemMessage::Restart(ack)) => {
-                let outcome = Box::pin(restart(&cell, &pid, &mut actor)).await;
+                let outcome = Box::pin(restart(&mut ctx, &mut actor)).await;
                 if let Some(ack) = ack {
                     let reply = match &outcome {
                         Ok(()) => Ok(()),
@@ -84,35 +136,52 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                 if let Err((_, exit)) = outcome {
                     break exit;
                 }
+                stamp = ticks();
             }
             Next::System(SystemMessage::Terminated(gone)) => {
                 if cell.remove_watching(&gone) {
                     if let Some(failure) =
-                        Box::pin(handle(&cell, &pid, &mut actor, terminated(&gone))).await
+                        Box::pin(handle(&mut ctx, &mut actor, terminated(&gone))).await
                     {
-                        if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await
-                        {
+                        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
                             break exit;
                         }
                     }
                 }
-            }
-            Next::User(envelope) => {
-                if envelope.message.is::<PoisonPill>() {
-                    break Exit::Poison;
-                }
-                if let Some(failure) = handle(&cell, &pid, &mut actor, envelope).await {
-                    if let Err(exit) = Box::pin(recover(&cell, &pid, &mut actor, failure)).await {
-                        break exit;
-                    }
-                }
-                // Each message spends tokio's cooperative budget, as a channel receive does,
-                // so one busy actor yields its worker thread now and then.
-                tokio::task::coop::consume_budget().await;
+                stamp = ticks();
             }
         }
     };
-    Box::pin(terminate(&cell, &pid, &mut actor, exit)).await;
+    Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
+}
+
+/// A handler's future, with a panic caught as a failure. The panic becomes an
+/// [`ActorError`] inside the poll, so that what comes out is the handler's own one-word
+/// result.
+#[inline]
+fn guarded<F>(handler: F) -> impl Future<Output = Result<(), ActorError>>
+where
+    F: Future<Output = Result<(), ActorError>>,
+{
+    AssertUnwindSafe(handler)
+        .catch_unwind()
+        .map(|outcome| outcome.unwrap_or_else(|panic| Err(ActorError::from_panic(panic))))
+}
+
+/// The latency clock's raw reading, or 0 until the clock is calibrated.
+#[inline]
+fn ticks() -> u64 {
+    crate::cell::clock().map_or(0, quanta::Clock::raw)
+}
+
+/// Ticks from `start` to `now`; 0 when `start` was read before the clock was calibrated.
+#[inline]
+fn elapsed(start: u64, now: u64) -> u64 {
+    if start == 0 {
+        0
+    } else {
+        now.wrapping_sub(start)
+    }
 }
 
 fn post_start() -> Envelope {
@@ -135,67 +204,38 @@ fn terminated(gone: &Pid) -> Envelope {
     }
 }
 
-/// Handles one message; returns the failure, if the handler failed.
+/// Handles one message outside the loop's hot path; returns the failure, if the handler
+/// failed.
 async fn handle<A: Actor>(
-    cell: &Arc<ActorCell>,
-    pid: &Pid,
+    ctx: &mut Context<'_, A>,
     actor: &mut A,
     envelope: Envelope,
 ) -> Option<ActorError> {
-    let Envelope {
-        message,
-        sender,
-        reply,
-    } = envelope;
-    if let Some(reply) = &reply {
-        if reply.is_closed() {
-            // The asker stopped waiting: handling it now would answer nobody.
-            cell.dead_letter(
-                Envelope {
-                    message,
-                    sender,
-                    reply: None,
-                },
-                DeadLetterReason::AskerGone,
-            );
-            return None;
-        }
+    if !ctx.load(envelope) {
+        return None;
     }
-    let mut ctx = Context::new(cell, pid, message, sender, reply);
-    let clock = crate::cell::clock();
-    let started = clock.map(quanta::Clock::raw);
-    let outcome = AssertUnwindSafe(actor.receive(&mut ctx))
-        .catch_unwind()
-        .await;
-    let ticks = match (clock, started) {
-        (Some(clock), Some(started)) => clock.raw().wrapping_sub(started),
-        _ => 0,
-    };
-    cell.record_handled(ticks);
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => Some(error),
-        Err(panic) => Some(ActorError::from_panic(panic)),
-    };
-    let signalled = ctx.finish(failure.as_ref());
-    failure.or(signalled)
+    let started = ticks();
+    let outcome = guarded(actor.receive(ctx)).await;
+    ctx.cell().record_handled(elapsed(started, ticks()));
+    ctx.conclude(outcome)
 }
 
 /// Reacts to a failure by restarting the actor; when the restart fails too, says how the
 /// actor must stop.
 async fn recover<A: Actor>(
-    cell: &Arc<ActorCell>,
-    pid: &Pid,
+    ctx: &mut Context<'_, A>,
     actor: &mut A,
     failure: ActorError,
 ) -> Result<(), Exit> {
+    let cell = ctx.cell();
+    let pid = ctx.pid().clone();
     cell.stats.failures.fetch_add(1, Ordering::Relaxed);
     tracing::warn!(actor = %pid, error = %failure, panic = failure.is_panic(), "actor failed, restarting");
     cell.system.events.publish(Event::ActorFailed {
         pid: pid.clone(),
         error: failure.to_string(),
     });
-    restart(cell, pid, actor).await.map_err(|(error, exit)| {
+    restart(ctx, actor).await.map_err(|(error, exit)| {
         tracing::error!(actor = %pid, %error, "restart failed, stopping");
         exit
     })
@@ -204,13 +244,14 @@ async fn recover<A: Actor>(
 /// `post_stop`, `pre_start`, then a fresh `PostStart`; the mailbox is untouched. On failure,
 /// says how the actor must stop.
 async fn restart<A: Actor>(
-    cell: &Arc<ActorCell>,
-    pid: &Pid,
+    ctx: &mut Context<'_, A>,
     actor: &mut A,
 ) -> Result<(), (ActorError, Exit)> {
-    run_post_stop(pid, actor).await;
+    let cell = ctx.cell();
+    let pid = ctx.pid().clone();
+    run_post_stop(&pid, actor).await;
     let retries = cell.system.config.init_retries;
-    run_pre_start(actor, pid, cell.init_timeout, retries)
+    run_pre_start(actor, &pid, cell.init_timeout, retries)
         .await
         .map_err(|error| (ActorError::msg(error), Exit::Broken))?;
     let restarts = cell.stats.restarts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -219,7 +260,7 @@ async fn restart<A: Actor>(
         restarts,
     });
     // The new incarnation hears `PostStart` first; its own failure ends the actor.
-    match handle(cell, pid, actor, post_start()).await {
+    match handle(ctx, actor, post_start()).await {
         None => Ok(()),
         Some(failure) => Err((failure, Exit::Kill)),
     }
@@ -242,7 +283,9 @@ async fn run_post_stop<A: Actor>(pid: &Pid, actor: &mut A) {
 
 /// Stops the actor: closes and empties the mailbox as `exit` says, stops the children, runs
 /// `post_stop`, unregisters the name and tells the watchers.
-async fn terminate<A: Actor>(cell: &Arc<ActorCell>, pid: &Pid, actor: &mut A, mut exit: Exit) {
+async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: Exit) {
+    let cell = ctx.cell();
+    let pid = ctx.pid().clone();
     let children = cell.begin_stopping();
     cell.lanes.close_user();
     loop {
@@ -264,7 +307,7 @@ async fn terminate<A: Actor>(cell: &Arc<ActorCell>, pid: &Pid, actor: &mut A, mu
                         exit = Exit::Poison;
                     }
                     Exit::Graceful => {
-                        if let Some(error) = handle(cell, pid, actor, envelope).await {
+                        if let Some(error) = handle(ctx, actor, envelope).await {
                             cell.stats.failures.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(actor = %pid, %error, "actor failed while stopping");
                         }
@@ -298,9 +341,9 @@ async fn terminate<A: Actor>(cell: &Arc<ActorCell>, pid: &Pid, actor: &mut A, mu
     }
 
     if exit != Exit::Broken {
-        run_post_stop(pid, actor).await;
+        run_post_stop(&pid, actor).await;
     }
-    finish(cell, pid);
+    finish(cell, &pid);
 }
 
 /// The part of stopping that needs no actor value: also used when an actor is aborted.

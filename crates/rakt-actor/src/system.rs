@@ -1,6 +1,7 @@
 //! The actor system: spawning, lookup, dead letters, events and shutdown.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
@@ -121,20 +122,27 @@ impl Registry {
         &self.shards[(hash as usize) % SHARDS]
     }
 
+    /// Claims `name` for `pid`; `false` when a live actor holds it. One lookup.
     fn insert(&self, name: &Arc<str>, pid: &Pid) -> bool {
-        let mut shard = self.shard(name).lock();
-        if shard.contains_key(name) {
-            return false;
+        match self.shard(name).lock().entry(name.clone()) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(vacant) => {
+                vacant.insert(pid.clone());
+                true
+            }
         }
-        shard.insert(name.clone(), pid.clone());
-        true
     }
 
     /// Removes `name` only while it still belongs to incarnation `id`.
+    ///
+    /// Nearly always it does, so the entry is removed in one lookup and put back in the rare
+    /// case that a newer incarnation already holds the name.
     pub(crate) fn remove(&self, name: &str, id: u64) {
         let mut shard = self.shard(name).lock();
-        if shard.get(name).is_some_and(|p| p.id() == id) {
-            shard.remove(name);
+        if let Some((key, holder)) = shard.remove_entry(name) {
+            if holder.id() != id {
+                shard.insert(key, holder);
+            }
         }
     }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rakt_actor::{
     ActorSystem, AnyMessage, Context, DeadLetterReason, Event, FnActor, MailboxConfig,
-    MessageOrder, SendError, SpawnError, SpawnOptions,
+    MessageOrder, Pid, SendError, SpawnError, SpawnOptions,
 };
-use support::{Ping, Recorder, Sleep, log, next_event, wait_for};
+use support::{Ping, Pong, Recorder, Sleep, log, next_event, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_non_blocking_mailbox_dead_letters_and_counts() {
@@ -45,29 +45,45 @@ async fn a_full_non_blocking_mailbox_dead_letters_and_counts() {
     system.stop().await.expect("stop");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bounded_mailbox_makes_senders_wait_then_times_out() {
-    let system = ActorSystem::builder("bounded").build().expect("system");
-    let log = log();
+/// A `Recorder` named `a` with a bounded mailbox of one, sleeping for 100 ms in a handler
+/// while `Ping 1` fills its mailbox.
+async fn busy_with_a_full_mailbox(
+    system: &ActorSystem,
+    log: &support::Log,
+    push_timeout: Duration,
+) -> Pid {
     let options = SpawnOptions::new().mailbox(MailboxConfig::Bounded {
         capacity: 1,
-        push_timeout: Duration::from_millis(500),
+        push_timeout,
     });
     let pid = system
-        .spawn_with("a", Recorder::new(&log, "a"), options)
+        .spawn_with("a", Recorder::new(log, "a"), options)
         .await
         .expect("spawn");
     pid.tell(Sleep { millis: 100 }).await.expect("tell");
-    wait_for(&log, |l| l.iter().any(|e| e == "a:sleeping")).await;
+    wait_for(log, |l| l.iter().any(|e| e == "a:sleeping")).await;
     pid.tell(Ping { n: 1 }).await.expect("fills the mailbox");
-    // Waits until the sleep ends and the actor takes `Ping 1`.
-    let started = tokio::time::Instant::now();
-    pid.tell(Ping { n: 2 }).await.expect("waits for space");
+    pid
+}
+
+/// Asserts that a send started at `started` had to wait for the sleeping handler.
+fn assert_waited(started: tokio::time::Instant) {
     assert!(
         started.elapsed() >= Duration::from_millis(20),
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_mailbox_makes_senders_wait_then_times_out() {
+    let system = ActorSystem::builder("bounded").build().expect("system");
+    let log = log();
+    let pid = busy_with_a_full_mailbox(&system, &log, Duration::from_millis(500)).await;
+    // Waits until the sleep ends and the actor takes `Ping 1`.
+    let started = tokio::time::Instant::now();
+    pid.tell(Ping { n: 2 }).await.expect("waits for space");
+    assert_waited(started);
     wait_for(&log, |l| l.iter().any(|e| e == "a:ping2")).await;
 
     pid.tell(Sleep { millis: 2_000 }).await.expect("tell");
@@ -82,6 +98,23 @@ async fn a_bounded_mailbox_makes_senders_wait_then_times_out() {
     assert_eq!(pid.metrics().dead_letters, 1);
     assert_eq!(system.dead_letter_count(), 3);
     pid.kill().await.expect("kill");
+    system.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_waits_for_space_in_a_bounded_mailbox_then_gets_its_reply() {
+    let system = ActorSystem::builder("bounded-ask").build().expect("system");
+    let log = log();
+    let pid = busy_with_a_full_mailbox(&system, &log, Duration::from_secs(5)).await;
+    // The question cannot be queued before the sleep ends and `Ping 1` leaves the mailbox.
+    let started = tokio::time::Instant::now();
+    let reply: Pong = pid.ask(Ping { n: 2 }).await.expect("answered once queued");
+    assert_eq!(reply.n, 2);
+    assert_waited(started);
+    let entries = log.lock().clone();
+    let first = entries.iter().position(|e| e == "a:ping1");
+    let second = entries.iter().position(|e| e == "a:ping2");
+    assert!(first.is_some() && first < second, "{entries:?}");
     system.stop().await.expect("stop");
 }
 

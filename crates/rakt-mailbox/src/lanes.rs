@@ -66,6 +66,11 @@
 //! Because the bit and the count share one atomic, either the push sees the bit (and wakes the
 //! registered waker) or the consumer's second check sees the message: no wake-up is lost, and
 //! a user push to a busy consumer costs no atomic operation beyond the protocol's two.
+//! (The default queue is not empty from the moment a push claims its slot, before the message
+//! is even written, so that check cannot miss a finished push; it may see one still writing.
+//! Then `poll_ready` says `Ready` while `pop` finds nothing, until the message is written: a
+//! consumer that finds nothing right after `Ready` should yield before it polls again, as the
+//! actor runtime does, rather than spin.)
 //! A system push sets the system lane's bit before it takes back its count, so the same
 //! argument covers it.
 //!
@@ -89,8 +94,10 @@
 //! wake-ups above cover it like any other.
 //! Keeping the queue in a [`OnceLock`] costs 8 bytes of `Lanes` and one acquire load on each
 //! push and pop.
-//! Once that queue has held a message it keeps one block of 31 message slots allocated, even
-//! while empty.
+//! Once that queue has held a message it keeps one block of 32 message slots allocated, even
+//! while empty, and once messages have filled a block, a second one as a spare, so that a
+//! steady stream of messages allocates nothing: a block is a 72-byte header and the bare
+//! messages, 1,608 bytes for 48-byte messages on x86_64.
 
 use std::collections::VecDeque;
 use std::fmt;

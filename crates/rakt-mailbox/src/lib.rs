@@ -41,6 +41,7 @@ pub mod lanes;
 mod mailbox;
 mod non_blocking;
 mod priority;
+mod queue;
 mod stable_priority;
 mod unbounded;
 
