@@ -4,5 +4,6 @@
 //! examples live beside it, in `examples/*.rs`.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run --example quickstart   # tell, ask, watch and a graceful stop
+//! cargo run --example behaviors    # behaviors and the stash
 //! ```

@@ -67,6 +67,8 @@ pub(crate) struct Stats {
     pub(crate) processed: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) restarts: AtomicU32,
+    /// Messages in the stash; written only by the actor's own task.
+    pub(crate) stashed: AtomicU32,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) last_latency_ticks: AtomicU64,
 }
@@ -85,6 +87,8 @@ pub(crate) struct ActorCell {
     pub(crate) started_at: Instant,
     /// How long `pre_start` may take, at spawn and at every restart.
     pub(crate) init_timeout: Duration,
+    /// How many messages the stash holds; 0 when the actor has no stash.
+    pub(crate) stash_capacity: u32,
 }
 
 impl ActorCell {
@@ -95,6 +99,7 @@ impl ActorCell {
         parent: Option<Pid>,
         lanes: Lanes<SystemMessage, Envelope>,
         init_timeout: Duration,
+        stash_capacity: u32,
     ) -> Self {
         Self {
             id,
@@ -109,6 +114,7 @@ impl ActorCell {
             abort: OnceLock::new(),
             started_at: Instant::now(),
             init_timeout,
+            stash_capacity,
         }
     }
 

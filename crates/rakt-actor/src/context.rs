@@ -1,12 +1,15 @@
 //! What a handler sees: the message, its sender, and the actor's own powers.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::actor::Actor;
+use crate::behavior::{Behavior, Extras};
 use crate::cell::{ActorCell, Envelope, ReplyTo, SystemMessage};
-use crate::error::{ActorError, AskError, SendError, SpawnError};
+use crate::error::{ActorError, AskError, SendError, SpawnError, StashError};
 use crate::event::DeadLetterReason;
 use crate::message::{AnyMessage, Message};
 use crate::payload::Payload;
@@ -42,6 +45,8 @@ pub struct Context<'a, A> {
     sender: Option<Pid>,
     reply: Option<ReplyTo>,
     failure: Option<ActorError>,
+    /// The behavior stack and the stash, once the actor uses either.
+    extras: Option<Box<Extras<A>>>,
     _actor: PhantomData<fn(&mut A)>,
 }
 
@@ -56,6 +61,7 @@ impl<'a, A: Actor> Context<'a, A> {
             sender: None,
             reply: None,
             failure: None,
+            extras: None,
             _actor: PhantomData,
         }
     }
@@ -272,6 +278,245 @@ impl<'a, A: Actor> Context<'a, A> {
     /// once the handler returns.
     pub fn err(&mut self, error: impl Into<ActorError>) {
         self.failure = Some(error.into());
+    }
+
+    /// Makes `behavior` handle messages instead of [`Actor::receive`], from the next message
+    /// on, replacing the whole behavior stack (GoAkt's `Become`).
+    ///
+    /// A restart goes back to `receive`. See [`Behavior`] for an example.
+    #[doc(alias = "become")]
+    pub fn set_behavior(&mut self, behavior: Behavior<A>) {
+        let extras = self.extras();
+        extras.behaviors.clear();
+        extras.behaviors.push(behavior);
+    }
+
+    /// Pushes `behavior` on the behavior stack: it handles messages from the next one on,
+    /// until [`pop_behavior`](Self::pop_behavior) goes back to the one below (GoAkt's
+    /// `BecomeStacked`).
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context, HandlerFuture};
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// struct Menu;
+    ///
+    /// // A sub-menu: "back" returns to whatever was below it.
+    /// fn settings<'a>(_: &'a mut Menu, ctx: &'a mut Context<'_, Menu>) -> HandlerFuture<'a> {
+    ///     Box::pin(async move {
+    ///         if ctx.message::<StatusFailure>().is_some_and(|m| m.error == "back") {
+    ///             ctx.pop_behavior();
+    ///         }
+    ///         Ok(())
+    ///     })
+    /// }
+    ///
+    /// impl Actor for Menu {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if ctx.message::<StatusFailure>().is_some_and(|m| m.error == "settings") {
+    ///             ctx.push_behavior(settings);
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Menu;
+    /// ```
+    #[doc(alias = "become_stacked")]
+    pub fn push_behavior(&mut self, behavior: Behavior<A>) {
+        self.extras().behaviors.push(behavior);
+    }
+
+    /// Pops the top of the behavior stack, going back to the behavior below it, or to
+    /// [`Actor::receive`] once the stack is empty (GoAkt's `UnBecomeStacked`). Returns
+    /// whether there was one to pop.
+    #[doc(alias = "unbecome_stacked")]
+    pub fn pop_behavior(&mut self) -> bool {
+        let popped = self
+            .extras
+            .as_mut()
+            .is_some_and(|extras| extras.behaviors.pop().is_some());
+        self.shrink_extras();
+        popped
+    }
+
+    /// Goes back to [`Actor::receive`], emptying the behavior stack (GoAkt's `UnBecome`).
+    #[doc(alias = "unbecome")]
+    pub fn reset_behavior(&mut self) {
+        if let Some(extras) = self.extras.as_mut() {
+            extras.behaviors.clear();
+        }
+        self.shrink_extras();
+    }
+
+    /// Sets the current message aside, with its sender and asker, until
+    /// [`unstash`](Self::unstash) or [`unstash_all`](Self::unstash_all) gives it back.
+    /// Given-back messages are handled before the mailbox's user messages, oldest first.
+    /// An asker keeps waiting meanwhile, within its own timeout.
+    ///
+    /// The actor needs a stash, from
+    /// [`SpawnOptions::stash_capacity`](crate::SpawnOptions::stash_capacity).
+    ///
+    /// # Errors
+    ///
+    /// [`StashError::Disabled`] without a stash and [`StashError::NoMessage`] when the
+    /// message was already taken; the message, if any, stays. [`StashError::Full`] when the
+    /// stash is full: then the message becomes a dead letter.
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context};
+    /// use rakt_proto::v1::{PostStart, StatusFailure};
+    ///
+    /// /// Holds every message until it hears "open".
+    /// struct Gate {
+    ///     open: bool,
+    /// }
+    ///
+    /// impl Actor for Gate {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if ctx.is::<PostStart>() {
+    ///             return Ok(());
+    ///         }
+    ///         if ctx.message::<StatusFailure>().is_some_and(|m| m.error == "open") {
+    ///             self.open = true;
+    ///             ctx.unstash_all();
+    ///         } else if !self.open {
+    ///             ctx.stash()?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Gate { open: false };
+    /// ```
+    pub fn stash(&mut self) -> Result<(), StashError> {
+        let capacity = self.cell.stash_capacity;
+        if capacity == 0 {
+            return Err(StashError::Disabled);
+        }
+        let Some(message) = self.message.take() else {
+            return Err(StashError::NoMessage);
+        };
+        let envelope = Envelope {
+            message,
+            sender: self.sender.take(),
+            reply: self.reply.take(),
+        };
+        let extras = self.extras();
+        if extras.stash.len() >= capacity as usize {
+            self.cell.dead_letter(envelope, DeadLetterReason::StashFull);
+            return Err(StashError::Full {
+                capacity: capacity as usize,
+            });
+        }
+        extras.stash.push_back(envelope);
+        let len = extras.stash.len();
+        self.record_stash_len(len);
+        Ok(())
+    }
+
+    /// Gives the oldest stashed message back: it is handled before the mailbox's user
+    /// messages. Returns whether there was one.
+    pub fn unstash(&mut self) -> bool {
+        let Some(extras) = self.extras.as_mut() else {
+            return false;
+        };
+        let Some(envelope) = extras.stash.pop_front() else {
+            return false;
+        };
+        extras.unstashed.push_back(envelope);
+        let len = extras.stash.len();
+        self.record_stash_len(len);
+        true
+    }
+
+    /// Gives every stashed message back, in the order they were stashed; they are handled
+    /// before the mailbox's user messages. Returns how many there were.
+    pub fn unstash_all(&mut self) -> usize {
+        let Some(extras) = self.extras.as_mut() else {
+            return 0;
+        };
+        let count = extras.stash.len();
+        let stashed = std::mem::take(&mut extras.stash);
+        extras.unstashed.extend(stashed);
+        self.record_stash_len(0);
+        count
+    }
+
+    /// How many messages are in the stash.
+    pub fn stash_len(&self) -> usize {
+        self.extras.as_ref().map_or(0, |extras| extras.stash.len())
+    }
+
+    /// The behavior that handles the next message, if not `receive`.
+    #[inline]
+    pub(crate) fn behavior(&self) -> Option<Behavior<A>> {
+        self.extras
+            .as_ref()
+            .and_then(|extras| extras.behaviors.last().copied())
+    }
+
+    /// Whether messages given back by `unstash` wait to be handled.
+    #[inline]
+    pub(crate) fn has_unstashed(&self) -> bool {
+        self.extras
+            .as_ref()
+            .is_some_and(|extras| !extras.unstashed.is_empty())
+    }
+
+    /// The next message given back by `unstash`.
+    pub(crate) fn pop_unstashed(&mut self) -> Option<Envelope> {
+        let envelope = self.extras.as_mut()?.unstashed.pop_front();
+        self.shrink_extras();
+        envelope
+    }
+
+    /// What a restart does to behaviors and the stash: back to `receive`, stashed messages
+    /// given back.
+    pub(crate) fn restart_extras(&mut self) {
+        if let Some(extras) = self.extras.as_mut() {
+            extras.restart();
+        }
+        self.record_stash_len(0);
+        self.shrink_extras();
+    }
+
+    /// Takes the messages given back by `unstash` and not handled yet, for a stopping actor
+    /// to drain.
+    pub(crate) fn take_unstashed(&mut self) -> VecDeque<Envelope> {
+        let taken = match self.extras.as_mut() {
+            Some(extras) => std::mem::take(&mut extras.unstashed),
+            None => return VecDeque::new(),
+        };
+        self.shrink_extras();
+        taken
+    }
+
+    /// Takes the messages still in the stash, for a stopped actor to dead-letter.
+    pub(crate) fn take_stash(&mut self) -> VecDeque<Envelope> {
+        let taken = match self.extras.as_mut() {
+            Some(extras) => std::mem::take(&mut extras.stash),
+            None => return VecDeque::new(),
+        };
+        self.record_stash_len(0);
+        self.shrink_extras();
+        taken
+    }
+
+    fn extras(&mut self) -> &mut Extras<A> {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the box once it keeps nothing, so that an actor that has gone back to normal
+    /// costs one word again.
+    fn shrink_extras(&mut self) {
+        if self.extras.as_ref().is_some_and(|extras| extras.is_empty()) {
+            self.extras = None;
+        }
+    }
+
+    fn record_stash_len(&self, len: usize) {
+        // Only this actor's task writes it; a reader may see it one message late.
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        self.cell.stats.stashed.store(len, Ordering::Relaxed);
     }
 
     /// Declares the message unhandled: it becomes a dead letter.

@@ -181,6 +181,37 @@ pub enum SpawnError {
         /// The init timeout.
         timeout: Duration,
     },
+    /// The stash capacity is zero or larger than `u32::MAX`.
+    #[error("invalid stash capacity {capacity}: it must be between 1 and 4294967295")]
+    InvalidStashCapacity {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+}
+
+/// Why [`Context::stash`](crate::Context::stash) could not set the message aside.
+///
+/// ```
+/// use rakt_actor::StashError;
+///
+/// assert_eq!(StashError::Full { capacity: 8 }.to_string(), "the stash is full (8 messages); the message became a dead letter");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StashError {
+    /// The actor was spawned without a stash; give it one with
+    /// [`SpawnOptions::stash_capacity`](crate::SpawnOptions::stash_capacity).
+    #[error("the actor has no stash")]
+    Disabled,
+    /// The stash holds its capacity already: the message became a dead letter.
+    #[error("the stash is full ({capacity} messages); the message became a dead letter")]
+    Full {
+        /// The stash's capacity.
+        capacity: usize,
+    },
+    /// There is no message to stash: it was already taken, forwarded or stashed.
+    #[error("no message to stash")]
+    NoMessage,
 }
 
 /// Why a message could not be delivered. The message itself went to dead letters.

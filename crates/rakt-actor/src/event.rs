@@ -41,6 +41,8 @@ pub enum DeadLetterReason {
     AskerGone,
     /// It was a reply to a message that had neither an asker nor a sender.
     NoRecipient,
+    /// Its receiver tried to stash it, and the stash was full.
+    StashFull,
 }
 
 impl fmt::Display for DeadLetterReason {
@@ -56,6 +58,7 @@ impl fmt::Display for DeadLetterReason {
             Self::LateReply => "reply arrived after the asker stopped waiting",
             Self::AskerGone => "asker stopped waiting",
             Self::NoRecipient => "reply without asker or sender",
+            Self::StashFull => "stash full",
         })
     }
 }

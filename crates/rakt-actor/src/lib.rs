@@ -43,6 +43,7 @@
 mod actor;
 mod address;
 mod ask;
+mod behavior;
 mod cell;
 mod context;
 mod error;
@@ -56,9 +57,11 @@ mod system;
 
 pub use actor::{Actor, FnActor};
 pub use address::{Address, MAX_NAME_LEN, validate_name};
+pub use behavior::{Behavior, HandlerFuture};
 pub use context::{Context, LifecycleContext};
 pub use error::{
-    ActorError, AskError, LookupError, NameError, SendError, SpawnError, StopError, SystemError,
+    ActorError, AskError, LookupError, NameError, SendError, SpawnError, StashError, StopError,
+    SystemError,
 };
 pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
 pub use mailbox::{MailboxConfig, MessageOrder};

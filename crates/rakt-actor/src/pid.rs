@@ -106,6 +106,7 @@ impl Pid {
             ),
             uptime: self.cell.started_at.elapsed(),
             children: self.cell.children().len(),
+            stash_len: stats.stashed.load(Ordering::Relaxed) as usize,
         }
     }
 
@@ -383,6 +384,8 @@ pub struct ActorMetrics {
     pub uptime: Duration,
     /// Running children.
     pub children: usize,
+    /// Messages in the stash.
+    pub stash_len: usize,
 }
 
 type Decode<R> = fn(Payload) -> Result<R, AskError>;

@@ -1,5 +1,6 @@
 //! The loop that runs one actor: one tokio task per actor, monomorphized for its type.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -77,7 +78,17 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
     // Whether the last pop found nothing although the lanes said a message was there.
     let mut came_up_empty = false;
     let exit = loop {
-        let Some(next) = cell.lanes.pop() else {
+        let popped = if ctx.has_unstashed() {
+            // Messages given back from the stash come after system messages and before the
+            // mailbox's user messages.
+            match cell.lanes.pop_system() {
+                Some(system) => Some(Next::System(system)),
+                None => ctx.pop_unstashed().map(Next::User),
+            }
+        } else {
+            cell.lanes.pop()
+        };
+        let Some(next) = popped else {
             if came_up_empty {
                 // A sender has claimed the next slot and not written it yet, and is perhaps
                 // descheduled: the lanes stay ready without a message to pop. Yield rather
@@ -96,7 +107,10 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                     break Exit::Poison;
                 }
                 if ctx.load(envelope) {
-                    let outcome = guarded(actor.receive(&mut ctx)).await;
+                    let outcome = match ctx.behavior() {
+                        None => guarded(actor.receive(&mut ctx)).await,
+                        Some(behavior) => guarded(behavior(&mut actor, &mut ctx)).await,
+                    };
                     let now = ticks();
                     cell.record_handled(elapsed(stamp, now));
                     stamp = now;
@@ -215,7 +229,10 @@ async fn handle<A: Actor>(
         return None;
     }
     let started = ticks();
-    let outcome = guarded(actor.receive(ctx)).await;
+    let outcome = match ctx.behavior() {
+        None => guarded(actor.receive(ctx)).await,
+        Some(behavior) => guarded(behavior(actor, ctx)).await,
+    };
     ctx.cell().record_handled(elapsed(started, ticks()));
     ctx.conclude(outcome)
 }
@@ -249,6 +266,8 @@ async fn restart<A: Actor>(
 ) -> Result<(), (ActorError, Exit)> {
     let cell = ctx.cell();
     let pid = ctx.pid().clone();
+    // The new incarnation starts with `receive`, and gets back what was stashed.
+    ctx.restart_extras();
     run_post_stop(&pid, actor).await;
     let retries = cell.system.config.init_retries;
     run_pre_start(actor, &pid, cell.init_timeout, retries)
@@ -288,8 +307,20 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
     let pid = ctx.pid().clone();
     let children = cell.begin_stopping();
     cell.lanes.close_user();
+    // Messages given back from the stash come before the mailbox's, as while running; those
+    // still stashed when the drain ends are dead letters.
+    let mut given_back = VecDeque::new();
     loop {
-        while let Some(next) = cell.lanes.pop() {
+        loop {
+            // Handlers run during a graceful drain may stash and unstash too.
+            given_back.extend(ctx.take_unstashed());
+            let next = match cell.lanes.pop_system() {
+                Some(system) => Next::System(system),
+                None => match given_back.pop_front().or_else(|| cell.lanes.pop_user()) {
+                    Some(envelope) => Next::User(envelope),
+                    None => break,
+                },
+            };
             match next {
                 Next::System(SystemMessage::Kill) if exit != Exit::Broken => exit = Exit::Kill,
                 Next::System(SystemMessage::Restart(Some(ack))) => {
@@ -324,6 +355,14 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
         }
         // A sender is between its closed-check and its enqueue; let it finish.
         tokio::task::yield_now().await;
+    }
+    let reason = match exit {
+        Exit::Kill | Exit::Broken => DeadLetterReason::ActorKilled,
+        Exit::Poison => DeadLetterReason::BehindPoisonPill,
+        Exit::Graceful => DeadLetterReason::ActorStopped,
+    };
+    for envelope in ctx.take_stash() {
+        cell.dead_letter(envelope, reason);
     }
 
     // Children first, as a tree: each child does the same before it reports stopped.

@@ -177,6 +177,7 @@ impl Registry {
 pub struct SpawnOptions {
     mailbox: Option<MailboxConfig>,
     init_timeout: Option<Duration>,
+    stash_capacity: Option<usize>,
 }
 
 impl SpawnOptions {
@@ -194,6 +195,16 @@ impl SpawnOptions {
     /// How long `pre_start` may take, all attempts together.
     pub fn init_timeout(mut self, timeout: Duration) -> Self {
         self.init_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives the actor a stash of `capacity` messages (see [`Context::stash`]); without
+    /// one, `stash` fails with [`StashError::Disabled`](crate::StashError::Disabled).
+    /// The stash takes no memory until the actor first uses it.
+    ///
+    /// [`Context::stash`]: crate::Context::stash
+    pub fn stash_capacity(mut self, capacity: usize) -> Self {
+        self.stash_capacity = Some(capacity);
         self
     }
 }
@@ -585,6 +596,13 @@ pub(crate) async fn spawn_actor<A: Actor>(
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let name: Arc<str> = Arc::from(name);
     let timeout = options.init_timeout.unwrap_or(shared.config.init_timeout);
+    let stash_capacity = match options.stash_capacity {
+        None => 0,
+        Some(capacity) => match u32::try_from(capacity) {
+            Ok(valid) if valid > 0 => valid,
+            _ => return Err(SpawnError::InvalidStashCapacity { capacity }),
+        },
+    };
     let cell = Arc::new(ActorCell::new(
         id,
         name.clone(),
@@ -592,6 +610,7 @@ pub(crate) async fn spawn_actor<A: Actor>(
         parent.cloned(),
         lanes,
         timeout,
+        stash_capacity,
     ));
     let pid = Pid::from_cell(cell.clone());
     if !shared.registry.insert(&name, &pid) {
