@@ -133,6 +133,12 @@ impl<'a, A: Actor> Context<'a, A> {
         ActorSystem::from_shared(self.cell.system.clone())
     }
 
+    /// The system's extension of type `T`, registered with
+    /// [`ActorSystemBuilder::extension`](crate::ActorSystemBuilder::extension), if any.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
+        self.cell.system.extensions.get::<T>()
+    }
+
     /// The message as a `T`, when it is one.
     pub fn message<T: Message>(&self) -> Option<&T> {
         self.message.as_ref().and_then(|m| m.downcast_ref::<T>())
@@ -579,6 +585,12 @@ impl<'a> LifecycleContext<'a> {
     /// The actor system the actor runs in.
     pub fn system(&self) -> ActorSystem {
         ActorSystem::from_shared(self.pid.cell().system.clone())
+    }
+
+    /// The system's extension of type `T`, registered with
+    /// [`ActorSystemBuilder::extension`](crate::ActorSystemBuilder::extension), if any.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
+        self.pid.cell().system.extensions.get::<T>()
     }
 }
 

@@ -387,6 +387,12 @@ pub enum SystemError {
     /// which timeouts need.
     #[error("the tokio runtime has no time driver: build it with enable_time() or enable_all()")]
     NoTimeDriver,
+    /// Two extensions of one type were registered.
+    #[error("an extension of type {type_name} is already registered")]
+    DuplicateExtension {
+        /// The extension's type.
+        type_name: &'static str,
+    },
     /// `stop` was called on a system that is already stopping or stopped.
     #[error("the actor system is already stopped")]
     AlreadyStopped,

@@ -48,6 +48,7 @@ mod cell;
 mod context;
 mod error;
 mod event;
+mod extension;
 mod mailbox;
 mod message;
 mod payload;

@@ -21,6 +21,7 @@ use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
 use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscription};
+use crate::extension::Extensions;
 use crate::mailbox::MailboxConfig;
 use crate::message::Message;
 use crate::payload::Payload;
@@ -56,6 +57,7 @@ pub(crate) struct SystemShared {
     anchor: OnceLock<tokio::task::AbortHandle>,
     /// The deadlines of asks to this system's actors, watched by one task.
     pub(crate) asks: Arc<AskDeadlines>,
+    pub(crate) extensions: Extensions,
 }
 
 impl SystemShared {
@@ -238,9 +240,52 @@ pub struct ActorSystemBuilder {
     init_retries: u32,
     default_mailbox: MailboxConfig,
     log_dead_letters: bool,
+    extensions: Extensions,
+    /// The type of the first extension registered twice, reported by `build`.
+    duplicate_extension: Option<&'static str>,
 }
 
 impl ActorSystemBuilder {
+    /// Registers an extension: a value shared by the whole system, one per type, reachable
+    /// from every actor with [`Context::extension`](crate::Context::extension) and from the
+    /// system with [`ActorSystem::extension`] (GoAkt's `WithExtensions`). Typical extensions
+    /// are a database pool, a configuration, or a client for another service.
+    ///
+    /// A second extension of the same type makes `build` fail with
+    /// [`SystemError::DuplicateExtension`].
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Context};
+    ///
+    /// #[derive(Debug)]
+    /// struct Settings {
+    ///     greeting: String,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("greeter")
+    ///     .extension(Settings { greeting: "hello".into() })
+    ///     .build()?;
+    /// let greeter = system
+    ///     .spawn_fn("greeter", |ctx: &mut Context<'_, _>| {
+    ///         let settings = ctx.extension::<Settings>().expect("registered at build");
+    ///         assert_eq!(settings.greeting, "hello");
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// # let _ = greeter;
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        if let Err(type_name) = self.extensions.insert(value) {
+            self.duplicate_extension.get_or_insert(type_name);
+        }
+        self
+    }
+
     /// Default timeout of [`Pid::ask`]: 5 s.
     pub fn ask_timeout(mut self, timeout: Duration) -> Self {
         self.ask_timeout = timeout;
@@ -292,6 +337,9 @@ impl ActorSystemBuilder {
         if let Err(reason) = self.default_mailbox.validate() {
             return Err(SystemError::InvalidMailbox { reason });
         }
+        if let Some(type_name) = self.duplicate_extension {
+            return Err(SystemError::DuplicateExtension { type_name });
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
         if !has_time_driver() {
             return Err(SystemError::NoTimeDriver);
@@ -316,6 +364,7 @@ impl ActorSystemBuilder {
             started_at: Instant::now(),
             anchor: OnceLock::new(),
             asks: AskDeadlines::new(),
+            extensions: self.extensions,
         };
         let shared = Arc::new(shared);
         let handle = shared.runtime.spawn(timer_anchor(Arc::downgrade(&shared)));
@@ -367,7 +416,28 @@ impl ActorSystem {
             init_retries: 4,
             default_mailbox: MailboxConfig::Unbounded,
             log_dead_letters: false,
+            extensions: Extensions::default(),
+            duplicate_extension: None,
         }
+    }
+
+    /// The extension of type `T` registered with
+    /// [`ActorSystemBuilder::extension`], if any.
+    ///
+    /// ```
+    /// use rakt_actor::ActorSystem;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("limits").extension(64_u32).build()?;
+    /// assert_eq!(system.extension::<u32>(), Some(&64));
+    /// assert_eq!(system.extension::<u64>(), None);
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.shared.extensions.get::<T>()
     }
 
     pub(crate) fn from_shared(shared: Arc<SystemShared>) -> Self {
