@@ -107,6 +107,10 @@ impl Ci {
                 "nextest",
                 "run",
                 "--workspace",
+                // An explicit `--lib` overrides the benches' `[lib] test = false`, which would
+                // build the peer frameworks in debug mode for an empty test binary.
+                "--exclude",
+                "rakt-benches",
                 "--lib",
                 "--bins",
                 "--tests",
@@ -117,6 +121,8 @@ impl Ci {
             self.cargo(&[
                 "test",
                 "--workspace",
+                "--exclude",
+                "rakt-benches",
                 "--lib",
                 "--bins",
                 "--tests",

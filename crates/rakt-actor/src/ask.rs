@@ -193,6 +193,14 @@ impl fmt::Debug for AskWait {
     }
 }
 
+/// The instant `timeout` from now; a timeout too long to add (such as `Duration::MAX`) means
+/// about thirty years, as tokio's own timeouts do, rather than a panic.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
+
 /// The deadlines of one system's asks, watched by one task.
 pub(crate) struct AskDeadlines {
     incoming: SegQueue<Arc<AskSlot>>,
@@ -222,7 +230,7 @@ impl AskDeadlines {
 
     /// Starts an ask due at `deadline`: the responder's and the asker's sides.
     pub(crate) fn start(&self, timeout: Duration) -> (ReplyTo, AskWait) {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let slot = Arc::new(AskSlot::new(deadline));
         self.incoming.push(slot.clone());
         // Pairs with the fence in `run` before it goes idle: either this sees the task idle and
@@ -296,6 +304,11 @@ impl AskDeadlines {
                     // As above: a registration due before `wake` either is seen at the next
                     // drain in time, or sees this `wake_at` and nudges.
                     fence(Ordering::SeqCst);
+                    if !self.incoming.is_empty() {
+                        // Registered after the drain but before `wake_at` was stored, so it may
+                        // have read an old `wake_at` and not nudged: look at it now.
+                        continue;
+                    }
                     tokio::select! {
                         () = tokio::time::sleep_until(wake) => {}
                         () = &mut nudged => {}

@@ -323,6 +323,7 @@ impl ActorCell {
                     AskError::Send(SendError::MailboxTimeout { name })
                 }
                 DeadLetterReason::Unhandled => AskError::Unhandled { name },
+                DeadLetterReason::StashFull => AskError::StashFull { name },
                 _ => AskError::Send(SendError::ActorStopped { name }),
             };
             // The asker may have stopped waiting already; then nobody needs to hear it.

@@ -135,6 +135,29 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// The system's extension of type `T`, registered with
     /// [`ActorSystemBuilder::extension`](crate::ActorSystemBuilder::extension), if any.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use rakt_actor::{Actor, ActorError, Context};
+    ///
+    /// /// Shared by every actor of the system.
+    /// #[derive(Default)]
+    /// struct Counters {
+    ///     seen: AtomicU64,
+    /// }
+    ///
+    /// struct Counted;
+    ///
+    /// impl Actor for Counted {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if let Some(counters) = ctx.extension::<Counters>() {
+    ///             counters.seen.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Counted;
+    /// ```
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
         self.cell.system.extensions.get::<T>()
     }
@@ -485,17 +508,6 @@ impl<'a, A: Actor> Context<'a, A> {
         self.shrink_extras();
     }
 
-    /// Takes the messages given back by `unstash` and not handled yet, for a stopping actor
-    /// to drain.
-    pub(crate) fn take_unstashed(&mut self) -> VecDeque<Envelope> {
-        let taken = match self.extras.as_mut() {
-            Some(extras) => std::mem::take(&mut extras.unstashed),
-            None => return VecDeque::new(),
-        };
-        self.shrink_extras();
-        taken
-    }
-
     /// Takes the messages still in the stash, for a stopped actor to dead-letter.
     pub(crate) fn take_stash(&mut self) -> VecDeque<Envelope> {
         let taken = match self.extras.as_mut() {
@@ -534,6 +546,23 @@ impl<'a, A: Actor> Context<'a, A> {
                 reply: self.reply.take(),
             };
             self.cell.dead_letter(envelope, DeadLetterReason::Unhandled);
+        }
+    }
+}
+
+/// A context dropped with messages still stashed or given back belongs to an actor whose task
+/// was aborted (a normal stop drains and dead-letters them first): they become dead letters
+/// rather than vanish.
+impl<A> Drop for Context<'_, A> {
+    fn drop(&mut self) {
+        if let Some(extras) = self.extras.take() {
+            let Extras {
+                stash, unstashed, ..
+            } = *extras;
+            for envelope in unstashed.into_iter().chain(stash) {
+                self.cell
+                    .dead_letter(envelope, DeadLetterReason::ActorKilled);
+            }
         }
     }
 }
@@ -589,6 +618,33 @@ impl<'a> LifecycleContext<'a> {
 
     /// The system's extension of type `T`, registered with
     /// [`ActorSystemBuilder::extension`](crate::ActorSystemBuilder::extension), if any.
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context, LifecycleContext};
+    ///
+    /// struct Settings {
+    ///     greeting: String,
+    /// }
+    ///
+    /// struct Greeter {
+    ///     greeting: String,
+    /// }
+    ///
+    /// impl Actor for Greeter {
+    ///     async fn pre_start(&mut self, ctx: &mut LifecycleContext<'_>) -> Result<(), ActorError> {
+    ///         let settings = ctx
+    ///             .extension::<Settings>()
+    ///             .ok_or_else(|| ActorError::msg("no settings"))?;
+    ///         self.greeting = settings.greeting.clone();
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn receive(&mut self, _ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = (Greeter { greeting: String::new() }, Settings { greeting: String::new() });
+    /// ```
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
         self.pid.cell().system.extensions.get::<T>()
     }

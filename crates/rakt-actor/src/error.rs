@@ -293,6 +293,12 @@ pub enum AskError {
         /// The receiver's name.
         name: String,
     },
+    /// The receiver tried to set the question aside and its stash was full.
+    #[error("actor {name:?} could not stash the message: its stash is full")]
+    StashFull {
+        /// The receiver's name.
+        name: String,
+    },
     /// The receiver's handler failed while handling the question.
     #[error("actor {name:?} failed while handling the message: {error}")]
     HandlerFailed {

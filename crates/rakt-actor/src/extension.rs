@@ -3,12 +3,15 @@
 
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 
 /// The extensions of one system, keyed by type.
 #[derive(Default)]
 pub(crate) struct Extensions {
-    values: HashMap<TypeId, Entry>,
+    /// foldhash: an actor may look an extension up for every message, and SipHash would be
+    /// the larger part of that lookup.
+    values: HashMap<TypeId, Entry, foldhash::fast::RandomState>,
 }
 
 struct Entry {
@@ -24,17 +27,16 @@ impl Extensions {
         value: T,
     ) -> Result<(), &'static str> {
         let name = type_name::<T>();
-        if self.values.contains_key(&TypeId::of::<T>()) {
-            return Err(name);
+        match self.values.entry(TypeId::of::<T>()) {
+            MapEntry::Occupied(_) => Err(name),
+            MapEntry::Vacant(vacant) => {
+                vacant.insert(Entry {
+                    name,
+                    value: Box::new(value),
+                });
+                Ok(())
+            }
         }
-        self.values.insert(
-            TypeId::of::<T>(),
-            Entry {
-                name,
-                value: Box::new(value),
-            },
-        );
-        Ok(())
     }
 
     /// The extension of type `T`, if one was registered.

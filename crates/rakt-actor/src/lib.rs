@@ -1,5 +1,6 @@
-//! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, dead letters
-//! and the event stream, in one process, with no network code.
+//! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, dead letters,
+//! the event stream, behaviors, the stash and system extensions, in one process, with no
+//! network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or

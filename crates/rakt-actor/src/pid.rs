@@ -544,7 +544,9 @@ impl<'a, R> AskFuture<'a, R> {
         if timeout.is_zero() {
             return Err(AskError::ZeroTimeout);
         }
-        if sender.as_ref() == Some(target) {
+        // From its own handler, through `Context::ask` or straight through a `Pid`, an actor
+        // asking itself would wait for a reply it cannot give until the timeout.
+        if sender.as_ref() == Some(target) || crate::runner::is_current(&target.cell) {
             return Err(AskError::SelfAsk {
                 name: target.name().to_owned(),
             });

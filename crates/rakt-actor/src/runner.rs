@@ -1,6 +1,5 @@
 //! The loop that runs one actor: one tokio task per actor, monomorphized for its type.
 
-use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -78,17 +77,7 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
     // Whether the last pop found nothing although the lanes said a message was there.
     let mut came_up_empty = false;
     let exit = loop {
-        let popped = if ctx.has_unstashed() {
-            // Messages given back from the stash come after system messages and before the
-            // mailbox's user messages.
-            match cell.lanes.pop_system() {
-                Some(system) => Some(Next::System(system)),
-                None => ctx.pop_unstashed().map(Next::User),
-            }
-        } else {
-            cell.lanes.pop()
-        };
-        let Some(next) = popped else {
+        let Some(next) = next_message(&mut ctx) else {
             if came_up_empty {
                 // A sender has claimed the next slot and not written it yet, and is perhaps
                 // descheduled: the lanes stay ready without a message to pop. Yield rather
@@ -108,8 +97,10 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                 }
                 if ctx.load(envelope) {
                     let outcome = match ctx.behavior() {
-                        None => guarded(actor.receive(&mut ctx)).await,
-                        Some(behavior) => guarded(behavior(&mut actor, &mut ctx)).await,
+                        None => guarded(async { actor.receive(&mut ctx).await }).await,
+                        Some(behavior) => {
+                            guarded(async { behavior(&mut actor, &mut ctx).await }).await
+                        }
                     };
                     let now = ticks();
                     cell.record_handled(elapsed(stamp, now));
@@ -169,9 +160,13 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
     Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
 }
 
-/// A handler's future, with a panic caught as a failure. The panic becomes an
-/// [`ActorError`] inside the poll, so that what comes out is the handler's own one-word
-/// result.
+/// A handler's future, with a panic caught as a failure.
+///
+/// Callers pass an `async` block that calls the handler, never the handler's future itself:
+/// calling `receive` runs user code before the first poll (a behavior's body before its
+/// `Box::pin`, a `spawn_fn` closure entirely), and only code run inside the poll is guarded.
+/// The panic becomes an [`ActorError`] inside the poll, so that what comes out is the
+/// handler's own one-word result.
 #[inline]
 fn guarded<F>(handler: F) -> impl Future<Output = Result<(), ActorError>>
 where
@@ -180,6 +175,21 @@ where
     AssertUnwindSafe(handler)
         .catch_unwind()
         .map(|outcome| outcome.unwrap_or_else(|panic| Err(ActorError::from_panic(panic))))
+}
+
+/// The next message, in the order the runtime promises: system messages first, then messages
+/// given back from the stash, then the mailbox's user messages.
+#[inline]
+fn next_message<A: Actor>(ctx: &mut Context<'_, A>) -> Option<Next<SystemMessage, Envelope>> {
+    let lanes = &ctx.cell().lanes;
+    if ctx.has_unstashed() {
+        match lanes.pop_system() {
+            Some(system) => Some(Next::System(system)),
+            None => ctx.pop_unstashed().map(Next::User),
+        }
+    } else {
+        lanes.pop()
+    }
 }
 
 /// The latency clock's raw reading, or 0 until the clock is calibrated.
@@ -230,8 +240,8 @@ async fn handle<A: Actor>(
     }
     let started = ticks();
     let outcome = match ctx.behavior() {
-        None => guarded(actor.receive(ctx)).await,
-        Some(behavior) => guarded(behavior(actor, ctx)).await,
+        None => guarded(async { actor.receive(ctx).await }).await,
+        Some(behavior) => guarded(async { behavior(actor, ctx).await }).await,
     };
     ctx.cell().record_handled(elapsed(started, ticks()));
     ctx.conclude(outcome)
@@ -309,18 +319,9 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
     cell.lanes.close_user();
     // Messages given back from the stash come before the mailbox's, as while running; those
     // still stashed when the drain ends are dead letters.
-    let mut given_back = VecDeque::new();
     loop {
-        loop {
-            // Handlers run during a graceful drain may stash and unstash too.
-            given_back.extend(ctx.take_unstashed());
-            let next = match cell.lanes.pop_system() {
-                Some(system) => Next::System(system),
-                None => match given_back.pop_front().or_else(|| cell.lanes.pop_user()) {
-                    Some(envelope) => Next::User(envelope),
-                    None => break,
-                },
-            };
+        // Handlers run during a graceful drain may stash and unstash too.
+        while let Some(next) = next_message(ctx) {
             match next {
                 Next::System(SystemMessage::Kill) if exit != Exit::Broken => exit = Exit::Kill,
                 Next::System(SystemMessage::Restart(Some(ack))) => {

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::actor::{Actor, FnActor};
 use crate::address::{Address, validate_name};
-use crate::ask::AskDeadlines;
+use crate::ask::{AskDeadlines, deadline_after};
 use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
@@ -203,6 +203,25 @@ impl SpawnOptions {
     /// Gives the actor a stash of `capacity` messages (see [`Context::stash`]); without
     /// one, `stash` fails with [`StashError::Disabled`](crate::StashError::Disabled).
     /// The stash takes no memory until the actor first uses it.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, FnActor, SpawnError, SpawnOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("stashing").build()?;
+    /// let options = SpawnOptions::new().stash_capacity(100);
+    /// let holder = FnActor::new(|_ctx| Ok(()));
+    /// let holder = system.spawn_with("holder", holder, options).await?;
+    /// assert_eq!(holder.metrics().stash_len, 0);
+    ///
+    /// let zero = SpawnOptions::new().stash_capacity(0);
+    /// let refused = system.spawn_with("none", FnActor::new(|_ctx| Ok(())), zero).await;
+    /// assert!(matches!(refused, Err(SpawnError::InvalidStashCapacity { capacity: 0 })));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// [`Context::stash`]: crate::Context::stash
     pub fn stash_capacity(mut self, capacity: usize) -> Self {
@@ -554,7 +573,7 @@ impl ActorSystem {
             return Err(SystemError::AlreadyStopped);
         }
         let timeout = shared.config.shutdown_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let top: Vec<Pid> = shared
             .registry
             .all()
@@ -656,6 +675,14 @@ pub(crate) async fn spawn_actor<A: Actor>(
         return Err(SpawnError::SystemStopped);
     }
     validate_name(name)?;
+    // Checked before the mailbox is built, which may allocate its whole capacity.
+    let stash_capacity = match options.stash_capacity {
+        None => 0,
+        Some(capacity) => match u32::try_from(capacity) {
+            Ok(valid) if valid > 0 => valid,
+            _ => return Err(SpawnError::InvalidStashCapacity { capacity }),
+        },
+    };
     let mailbox = options
         .mailbox
         .as_ref()
@@ -666,13 +693,6 @@ pub(crate) async fn spawn_actor<A: Actor>(
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let name: Arc<str> = Arc::from(name);
     let timeout = options.init_timeout.unwrap_or(shared.config.init_timeout);
-    let stash_capacity = match options.stash_capacity {
-        None => 0,
-        Some(capacity) => match u32::try_from(capacity) {
-            Ok(valid) if valid > 0 => valid,
-            _ => return Err(SpawnError::InvalidStashCapacity { capacity }),
-        },
-    };
     let cell = Arc::new(ActorCell::new(
         id,
         name.clone(),
@@ -732,7 +752,7 @@ pub(crate) async fn run_pre_start<A: Actor>(
     timeout: Duration,
     retries: u32,
 ) -> Result<(), SpawnError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     let mut last = None;
     let attempts = retries.saturating_add(1);
     for _ in 0..attempts {

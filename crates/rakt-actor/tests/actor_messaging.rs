@@ -195,8 +195,10 @@ async fn an_actor_asking_itself_gets_a_typed_error() {
             if ctx.is::<Ping>() {
                 let me = ctx.pid().clone();
                 let outcome = ctx.ask::<Pong, _>(&me, Ping { n: 1 }).await;
+                // Straight through the `Pid`, with no sender, from its own handler.
+                let direct = me.ask::<Pong, _>(Ping { n: 2 }).await;
                 if let Some(tx) = self.0.take() {
-                    let _ = tx.send(format!("{outcome:?}"));
+                    let _ = tx.send(format!("{outcome:?} / {direct:?}"));
                 }
             }
             Ok(())
@@ -212,6 +214,7 @@ async fn an_actor_asking_itself_gets_a_typed_error() {
         .expect("in time")
         .expect("sent");
     assert!(outcome.contains("SelfAsk"), "{outcome}");
+    assert_eq!(outcome.matches("SelfAsk").count(), 2, "{outcome}");
     system.stop().await.expect("stop");
 }
 

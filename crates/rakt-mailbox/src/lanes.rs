@@ -591,8 +591,15 @@ impl<S: Send, U: Send> Lanes<S, U> {
     /// let lanes: Arc<Lanes<(), u8>> = Arc::new(Lanes::unbounded());
     /// let producer = Arc::clone(&lanes);
     /// std::thread::spawn(move || producer.try_push_user(5).unwrap());
-    /// lanes.ready().await;
-    /// assert_eq!(lanes.pop_user(), Some(5));
+    /// let five = loop {
+    ///     lanes.ready().await;
+    ///     if let Some(five) = lanes.pop_user() {
+    ///         break five;
+    ///     }
+    ///     // The push was seen claiming its slot, before it wrote it: yield, then wait again.
+    ///     tokio::task::yield_now().await;
+    /// };
+    /// assert_eq!(five, 5);
     /// # });
     /// ```
     pub fn ready(&self) -> impl Future<Output = ()> + Send + '_ {
@@ -1232,10 +1239,23 @@ mod tests {
             .build()
             .unwrap();
         let start = Instant::now();
-        rt.block_on(async { tokio::time::timeout(DEADLINE, lanes.ready()).await })
+        let popped = rt
+            .block_on(async {
+                tokio::time::timeout(DEADLINE, async {
+                    loop {
+                        lanes.ready().await;
+                        if let Some(popped) = lanes.pop_user() {
+                            break popped;
+                        }
+                        // The push was seen claiming its slot, before it wrote it.
+                        tokio::task::yield_now().await;
+                    }
+                })
+                .await
+            })
             .unwrap();
         assert!(start.elapsed() < DEADLINE);
-        assert_eq!(lanes.pop_user(), Some(7));
+        assert_eq!(popped, 7);
         producer.join().unwrap();
     }
 

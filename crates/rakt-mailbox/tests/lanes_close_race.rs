@@ -11,6 +11,9 @@ use rakt_mailbox::{BoundedMailbox, Lanes, Next, NonBlockingBoundedMailbox, PushE
 use support::{DEADLINE, Deadline, item, split};
 
 const PRODUCERS: usize = 8;
+/// The most messages one producer sends before it gives up waiting for the close, so that a
+/// failed round cannot push without end.
+const MAX_SEQ: usize = 10_000_000;
 
 /// What one producer did: it got `accepted` messages in (sequence numbers `0..accepted`) and
 /// then its message `accepted` was handed back as closed.
@@ -131,7 +134,7 @@ fn race_close(lanes: Lanes<u64, u64>, to_system: ToSystem, close_after: Duration
             let start = Arc::clone(&start);
             thread::spawn(move || {
                 start.wait();
-                for seq in 0.. {
+                for seq in 0..MAX_SEQ {
                     let msg = item(producer, seq);
                     if !push_retrying(&lanes, to_system, producer, msg, deadline) {
                         return Produced {
@@ -143,7 +146,7 @@ fn race_close(lanes: Lanes<u64, u64>, to_system: ToSystem, close_after: Duration
                     // drain is short and often overlaps a push in flight: the case under test.
                     thread::yield_now();
                 }
-                unreachable!("the sequence is endless")
+                panic!("producer {producer} sent {MAX_SEQ} messages without seeing the lane close")
             })
         })
         .collect();
@@ -220,7 +223,7 @@ fn bounded_round(runtime: &tokio::runtime::Runtime, close_after: Duration) {
         .map(|producer| {
             let lanes = Arc::clone(&lanes);
             runtime.spawn(async move {
-                for seq in 0.. {
+                for seq in 0..MAX_SEQ {
                     let msg = item(producer, seq);
                     match lanes.push_user(msg).await {
                         Ok(()) => {}
@@ -234,7 +237,7 @@ fn bounded_round(runtime: &tokio::runtime::Runtime, close_after: Duration) {
                         Err(other) => panic!("unexpected {other:?}"),
                     }
                 }
-                unreachable!("the sequence is endless")
+                panic!("producer {producer} sent {MAX_SEQ} messages without seeing the lane close")
             })
         })
         .collect();

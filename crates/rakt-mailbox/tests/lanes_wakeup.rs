@@ -21,6 +21,7 @@ async fn consume(lanes: Arc<Lanes<u64, u64>>, total: usize) -> (usize, usize) {
     let (mut system, mut user) = (0, 0);
     while system + user < total {
         lanes.ready().await;
+        let before = system + user;
         while let Some(next) = lanes.pop() {
             let (next_seq, msg) = match next {
                 Next::System(msg) => {
@@ -35,6 +36,10 @@ async fn consume(lanes: Arc<Lanes<u64, u64>>, total: usize) -> (usize, usize) {
             let (producer, seq) = split(msg);
             assert_eq!(seq, next_seq[producer], "producer {producer} reordered");
             next_seq[producer] += 1;
+        }
+        if system + user == before {
+            // `ready` saw a push that has claimed its slot and not written it yet.
+            tokio::task::yield_now().await;
         }
     }
     (system, user)
@@ -105,8 +110,14 @@ async fn parked_consumer_wakes_for_a_single_late_message() {
         let consumer = tokio::spawn({
             let lanes = Arc::clone(&lanes);
             async move {
-                lanes.ready().await;
-                lanes.pop()
+                loop {
+                    lanes.ready().await;
+                    if let Some(next) = lanes.pop() {
+                        break Some(next);
+                    }
+                    // A push seen while claiming its slot, not yet written: wait again.
+                    tokio::task::yield_now().await;
+                }
             }
         });
         let producer = thread::spawn({
@@ -155,11 +166,16 @@ async fn waiting_senders_and_consumer_make_progress_together() {
     let consume = async {
         while received < PRODUCERS * per_producer {
             lanes.ready().await;
+            let before = received;
             while let Some(msg) = lanes.pop_user() {
                 let (producer, seq) = split(msg);
                 assert_eq!(seq, next[producer], "producer {producer} reordered");
                 next[producer] += 1;
                 received += 1;
+            }
+            if received == before {
+                // `ready` saw a push that has claimed its slot and not written it yet.
+                tokio::task::yield_now().await;
             }
         }
     };
