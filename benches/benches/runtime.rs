@@ -14,9 +14,12 @@
 //!   actors, until all were handled.
 //! - `spawn_stop_100k`: spawns 100,000 actors, then stops them all.
 //! - `ping_pong_100k`: two actors tell one message back and forth, 100,000 round trips.
+//! - `restart_10k`: one actor spawned from a factory fails on 9,999 queued messages in a row,
+//!   and its supervisor restarts it on a fresh state each time; the baseline is a tokio task
+//!   that spawns a fresh worker task on the same channel each time the previous one fails.
 //!
 //! The tell and ask workloads live in `rakt_benches::workloads`, because the `peers` bench
-//! measures them again beside actix, ractor and kameo; the other three are here.
+//! measures them again beside actix, ractor and kameo; the others are here.
 //!
 //! `cargo xtask bench` runs this and the `idle_actor` bench and updates `docs/benchmarks.md`
 //! from the medians; `cargo bench -p rakt-benches --bench runtime` runs this one alone, and
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::future::join_all;
-use rakt_actor::{Actor, ActorError, Context, Pid};
+use rakt_actor::{Actor, ActorError, Context, Pid, SpawnOptions};
 use rakt_benches::messages::{Ping, Serve};
 use rakt_benches::support::{self, actor_system, consumer, started, stop, within};
 use rakt_benches::workloads::{ASKS, Idle, TELLS, baseline, rakt};
@@ -39,6 +42,7 @@ const FANOUT_ACTORS: usize = 1_000;
 const FANOUT_TELLS: u64 = 1_000_000;
 const SPAWNS: usize = 100_000;
 const ROUND_TRIPS: u64 = 100_000;
+const RESTARTS: u64 = 10_000;
 
 /// Messages handled by many receivers together, with a signal once `expected` were handled.
 #[derive(Debug)]
@@ -230,6 +234,98 @@ async fn spawn_stop_baseline() -> Duration {
     start.elapsed()
 }
 
+/// The failure of every ping but the last one.
+#[derive(Debug, thiserror::Error)]
+#[error("fail again")]
+struct Again;
+
+/// Fails on every ping but the last one, which it reports: spawned from a factory, so each
+/// failure restarts it on a fresh state.
+struct Phoenix {
+    last: Arc<Notify>,
+}
+
+impl Actor for Phoenix {
+    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+        match ctx.message::<Ping>() {
+            Some(ping) if ping.n + 1 == RESTARTS => {
+                self.last.notify_one();
+                Ok(())
+            }
+            Some(_) => Err(Again.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Restarts one actor `RESTARTS - 1` times, by the default supervisor, on failures queued all
+/// at once.
+async fn restart_rakt() -> Duration {
+    let system = actor_system();
+    let last = Arc::new(Notify::new());
+    let seed = last.clone();
+    let factory = move || Phoenix { last: seed.clone() };
+    let phoenix = system
+        .spawn_factory("phoenix", factory, SpawnOptions::new())
+        .await
+        .expect("spawning the phoenix");
+
+    let start = Instant::now();
+    for n in 0..RESTARTS {
+        phoenix.tell(Ping { n }).await.expect("the phoenix lives");
+    }
+    within("restarting the phoenix", last.notified()).await;
+    let elapsed = start.elapsed();
+
+    stop(system).await;
+    elapsed
+}
+
+/// One incarnation of the baseline's worker: hands its mailbox back when it fails, and
+/// reports the last ping.
+async fn phoenix_task(
+    mut mailbox: mpsc::UnboundedReceiver<Ping>,
+    last: Arc<Notify>,
+) -> Option<mpsc::UnboundedReceiver<Ping>> {
+    while let Some(ping) = mailbox.recv().await {
+        if ping.n + 1 == RESTARTS {
+            last.notify_one();
+        } else {
+            return Some(mailbox);
+        }
+    }
+    None
+}
+
+/// The same restarts by hand on tokio: a supervising task spawns a fresh worker task on the
+/// same channel whenever the previous one fails.
+async fn restart_baseline() -> Duration {
+    let (tx, rx) = mpsc::unbounded_channel::<Ping>();
+    let last = Arc::new(Notify::new());
+    let start = Instant::now();
+    let seed = last.clone();
+    let supervisor = tokio::spawn(async move {
+        let mut mailbox = rx;
+        loop {
+            let worker = tokio::spawn(phoenix_task(mailbox, seed.clone()));
+            match worker.await.expect("a worker does not panic") {
+                Some(back) => mailbox = back,
+                None => break,
+            }
+        }
+    });
+    for n in 0..RESTARTS {
+        tx.send(Ping { n }).expect("the supervisor lives");
+    }
+    within("restarting the worker", last.notified()).await;
+    let elapsed = start.elapsed();
+    drop(tx);
+    within("ending the supervisor", supervisor)
+        .await
+        .expect("the supervisor does not panic");
+    elapsed
+}
+
 async fn ping_pong_rakt() -> Duration {
     let system = actor_system();
     let returner = system
@@ -363,9 +459,13 @@ fn ping_pong_100k(c: &mut Criterion) {
     );
 }
 
+fn restart_10k(c: &mut Criterion) {
+    versus(c, "restart_10k", RESTARTS, restart_rakt, restart_baseline);
+}
+
 criterion_group! {
     name = benches;
     config = support::config();
-    targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k
+    targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k, restart_10k
 }
 criterion_main!(benches);

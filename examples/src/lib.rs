@@ -6,4 +6,5 @@
 //! ```text
 //! cargo run --example quickstart   # tell, ask, watch and a graceful stop
 //! cargo run --example behaviors    # behaviors and the stash
+//! cargo run --example supervision  # directives, backoff, budgets and escalation
 //! ```

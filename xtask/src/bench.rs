@@ -50,6 +50,10 @@ const WORKLOADS: &[Workload] = &[
         group: "ping_pong_100k",
         max_ratio: 1.5,
     },
+    Workload {
+        group: "restart_10k",
+        max_ratio: 1.0,
+    },
 ];
 
 /// The most memory an idle actor may take, in bytes.

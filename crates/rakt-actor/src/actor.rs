@@ -14,8 +14,10 @@ use crate::error::ActorError;
 /// another actor) without blocking other actors, while its own mailbox waits.
 ///
 /// An error returned from `receive`, an error signalled with [`Context::err`], and a panic
-/// are all failures of the actor: the runtime restarts it (`post_stop`, then `pre_start` on
-/// the same value, then `PostStart`), keeping its mailbox and name.
+/// are all failures of the actor, handled by its [`Supervisor`](crate::Supervisor): by
+/// default it is restarted (its children stop, then `post_stop`, then `pre_start` on a fresh
+/// state for an actor spawned from a factory or on the same value otherwise, then
+/// `PostStart`), keeping its mailbox and name.
 ///
 /// ```
 /// use rakt_actor::{Actor, ActorError, ActorSystem, Context};

@@ -35,6 +35,10 @@ pub(crate) enum SystemMessage {
     Restart(Option<oneshot::Sender<Result<(), String>>>),
     /// An actor this one watches has stopped.
     Terminated(Pid),
+    /// Bring the actor back from a suspension.
+    Reinstate,
+    /// A child failed, is suspended, and hands the decision to this actor's supervisor.
+    Escalated(Pid, crate::error::ActorError),
 }
 
 /// Lifecycle states, stored in one byte.
@@ -43,14 +47,17 @@ pub(crate) mod state {
     pub(crate) const STARTING: u8 = 0;
     /// Handling messages.
     pub(crate) const RUNNING: u8 = 1;
+    /// Failed, and waiting for a backoff to pass or for its parent to decide: only system
+    /// messages are handled, user messages stay queued.
+    pub(crate) const SUSPENDED: u8 = 2;
     /// Draining or dead-lettering its mailbox, stopping children, running `post_stop`.
-    pub(crate) const STOPPING: u8 = 2;
+    pub(crate) const STOPPING: u8 = 3;
     /// No longer handling messages, its relations taken; unregistering and telling the
     /// watchers follow at once.
-    pub(crate) const STOPPED: u8 = 3;
+    pub(crate) const STOPPED: u8 = 4;
     /// Stopped, and everything that follows a stop is done: the name is free, the parent and
     /// the watchers know. Waiters for the stop wake here.
-    pub(crate) const TERMINATED: u8 = 4;
+    pub(crate) const TERMINATED: u8 = 5;
 }
 
 /// Parent, child and watch links. Boxed lazily: most actors never have any.
@@ -67,6 +74,7 @@ pub(crate) struct Stats {
     pub(crate) processed: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) restarts: AtomicU32,
+    pub(crate) reinstates: AtomicU32,
     /// Messages in the stash; written only by the actor's own task.
     pub(crate) stashed: AtomicU32,
     pub(crate) dead_letters: AtomicU64,
@@ -124,6 +132,18 @@ impl ActorCell {
 
     pub(crate) fn set_running(&self) {
         self.state.store(state::RUNNING, Ordering::Release);
+    }
+
+    /// Moves between running and suspended; never out of a stop.
+    pub(crate) fn set_suspended(&self, suspended: bool) {
+        let (from, to) = if suspended {
+            (state::RUNNING, state::SUSPENDED)
+        } else {
+            (state::SUSPENDED, state::RUNNING)
+        };
+        let _ = self
+            .state
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// Marks the actor as stopping and takes its children, atomically with respect to

@@ -14,7 +14,7 @@ use crate::event::DeadLetterReason;
 use crate::message::{AnyMessage, Message};
 use crate::payload::Payload;
 use crate::pid::{Ask, Pid};
-use crate::system::{ActorSystem, SpawnOptions, spawn_actor};
+use crate::system::{ActorSystem, Incarnation, SpawnOptions, spawn_actor};
 
 /// The context of one message being handled by an actor of type `A`.
 ///
@@ -279,7 +279,38 @@ impl<'a, A: Actor> Context<'a, A> {
         actor: C,
         options: SpawnOptions,
     ) -> Result<Pid, SpawnError> {
-        spawn_actor(&self.cell.system, Some(self.pid), name, actor, options).await
+        let first = Incarnation::Value(actor);
+        spawn_actor(&self.cell.system, Some(self.pid), name, first, options).await
+    }
+
+    /// Spawns a child whose state comes from `factory`, now and at every restart; see
+    /// [`ActorSystem::spawn_factory`].
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context, FnActor, SpawnOptions};
+    /// use rakt_proto::v1::PostStart;
+    ///
+    /// struct Parent;
+    ///
+    /// impl Actor for Parent {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if ctx.is::<PostStart>() {
+    ///             let worker = || FnActor::new(|_ctx| Ok(()));
+    ///             ctx.spawn_child_factory("worker", worker, SpawnOptions::new()).await?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Parent;
+    /// ```
+    pub async fn spawn_child_factory<C: Actor>(
+        &self,
+        name: &str,
+        factory: impl Fn() -> C + Send + Sync + 'static,
+        options: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        let first = Incarnation::Factory(std::sync::Arc::new(factory));
+        spawn_actor(&self.cell.system, Some(self.pid), name, first, options).await
     }
 
     /// The running children.

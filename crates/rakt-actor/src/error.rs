@@ -181,6 +181,21 @@ pub enum SpawnError {
         /// The init timeout.
         timeout: Duration,
     },
+    /// The supervisor's settings are invalid.
+    #[error("invalid supervisor: {reason}")]
+    InvalidSupervisor {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The factory of [`ActorSystem::spawn_factory`](crate::ActorSystem::spawn_factory)
+    /// panicked.
+    #[error("the factory of actor {name:?} panicked: {error}")]
+    FactoryPanicked {
+        /// The actor's name.
+        name: String,
+        /// The panic.
+        error: ActorError,
+    },
     /// The stash capacity is zero or larger than `u32::MAX`.
     #[error("invalid stash capacity {capacity}: it must be between 1 and 4294967295")]
     InvalidStashCapacity {
@@ -349,6 +364,12 @@ pub enum StopError {
         /// The actor's name.
         name: String,
     },
+    /// The actor is not suspended, so there is nothing to reinstate.
+    #[error("actor {name:?} is not suspended")]
+    NotSuspended {
+        /// The actor's name.
+        name: String,
+    },
     /// A restart failed, in `pre_start` or in handling the new `PostStart`; the actor was
     /// stopped.
     #[error("restart of actor {name:?} failed: {error}")]
@@ -398,6 +419,14 @@ pub enum SystemError {
     DuplicateExtension {
         /// The extension's type.
         type_name: &'static str,
+    },
+    /// A supervisor setting is invalid.
+    #[error("invalid {field}: {reason}")]
+    InvalidSupervisor {
+        /// The setting's name.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
     },
     /// `stop` was called on a system that is already stopping or stopped.
     #[error("the actor system is already stopped")]

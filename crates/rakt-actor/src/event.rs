@@ -182,6 +182,19 @@ pub enum Event {
         /// The failure, rendered as text.
         error: String,
     },
+    /// A failed actor was suspended: it handles no message until it is restarted,
+    /// reinstated or stopped.
+    ActorSuspended {
+        /// The actor.
+        pid: Pid,
+        /// Why, and what it waits for.
+        reason: String,
+    },
+    /// A suspended actor was reinstated and handles messages again, with the state it had.
+    ActorReinstated {
+        /// The actor.
+        pid: Pid,
+    },
     /// An actor spawned a child.
     ChildCreated {
         /// The parent.

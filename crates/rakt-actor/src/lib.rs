@@ -1,6 +1,6 @@
-//! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, dead letters,
-//! the event stream, behaviors, the stash and system extensions, in one process, with no
-//! network code.
+//! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, supervision,
+//! dead letters, the event stream, behaviors, the stash and system extensions, in one
+//! process, with no network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
@@ -55,6 +55,7 @@ mod message;
 mod payload;
 mod pid;
 mod runner;
+mod supervision;
 mod system;
 
 pub use actor::{Actor, FnActor};
@@ -69,6 +70,7 @@ pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
 pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
 pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
+pub use supervision::{Backoff, Directive, Escalated, Strategy, Supervisor};
 pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
 
 /// The runtime's own messages, re-exported from `rakt-proto`.

@@ -75,9 +75,74 @@ impl Pid {
         self.cell.system.address_of(&self.cell.name)
     }
 
-    /// Whether the actor handles messages: started and not stopping.
+    /// Whether the actor handles messages: started, not suspended and not stopping.
     pub fn is_running(&self) -> bool {
         self.cell.state() == state::RUNNING
+    }
+
+    /// Whether the actor is suspended after a failure: waiting for a backoff to pass or for
+    /// its parent to decide. It handles no message meanwhile; they stay queued.
+    pub fn is_suspended(&self) -> bool {
+        self.cell.state() == state::SUSPENDED
+    }
+
+    /// Brings a suspended actor back to handling messages, with the state it has: a pending
+    /// restart is cancelled, an escalation is settled. The actor publishes
+    /// [`Event::ActorReinstated`](crate::Event::ActorReinstated) when it resumes.
+    ///
+    /// # Errors
+    ///
+    /// [`StopError::NotSuspended`] when the actor is not suspended, and
+    /// [`StopError::NotRunning`] when it has stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{ActorError, ActorSystem, Backoff, Context, FnActor, SpawnOptions, StopError, Supervisor};
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("reinstate").build()?;
+    /// // Restarts wait an hour: a failure leaves the actor suspended.
+    /// let hour = Duration::from_secs(3600);
+    /// let slow = Supervisor::new().backoff(Backoff::exponential(hour, hour));
+    /// let fragile = FnActor::new(|ctx: &mut Context<'_, _>| {
+    ///     if ctx.is::<StatusFailure>() {
+    ///         return Err(ActorError::msg("boom"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let pid = system.spawn_with("fragile", fragile, SpawnOptions::new().supervisor(slow)).await?;
+    /// assert!(matches!(pid.reinstate(), Err(StopError::NotSuspended { .. })));
+    ///
+    /// pid.tell(StatusFailure::default()).await?;
+    /// for _ in 0..1000 {
+    ///     if pid.is_suspended() {
+    ///         break;
+    ///     }
+    ///     tokio::time::sleep(Duration::from_millis(5)).await;
+    /// }
+    /// assert!(pid.is_suspended());
+    /// pid.reinstate()?;
+    /// # for _ in 0..1000 { if pid.is_running() { break; } tokio::time::sleep(Duration::from_millis(5)).await; }
+    /// # assert!(pid.is_running());
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reinstate(&self) -> Result<(), StopError> {
+        let name = || self.name().to_owned();
+        match self.cell.state() {
+            state::SUSPENDED => {}
+            state::STARTING | state::RUNNING => {
+                return Err(StopError::NotSuspended { name: name() });
+            }
+            _ => return Err(StopError::NotRunning { name: name() }),
+        }
+        self.cell
+            .lanes
+            .push_system(SystemMessage::Reinstate)
+            .map_err(|_| StopError::NotRunning { name: name() })
     }
 
     /// The parent, for a child actor.
@@ -97,6 +162,7 @@ impl Pid {
             processed: stats.processed.load(Ordering::Relaxed),
             failures: stats.failures.load(Ordering::Relaxed),
             restarts: stats.restarts.load(Ordering::Relaxed),
+            reinstates: stats.reinstates.load(Ordering::Relaxed),
             dead_letters: stats.dead_letters.load(Ordering::Relaxed),
             mailbox_len: self.cell.lanes.user_len(),
             last_processing_latency: Duration::from_nanos(
@@ -374,6 +440,9 @@ pub struct ActorMetrics {
     pub failures: u64,
     /// Restarts so far.
     pub restarts: u32,
+    /// Times the actor came back from a suspension by [`Pid::reinstate`] or its parent's
+    /// decision.
+    pub reinstates: u32,
     /// Messages addressed to this actor that became dead letters.
     pub dead_letters: u64,
     /// Messages waiting in the user lane.

@@ -5,20 +5,48 @@ use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use futures_util::FutureExt;
 use rakt_mailbox::Next;
 use rakt_proto::v1::{PoisonPill, PostStart, Terminated};
 
 use crate::actor::Actor;
-use crate::cell::{ActorCell, Envelope, SystemMessage};
+use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::context::{Context, LifecycleContext};
 use crate::error::ActorError;
 use crate::event::{DeadLetterReason, Event};
 use crate::payload::Payload;
 use crate::pid::Pid;
+use crate::supervision::{Directive, Escalated, History, Strategy, Supervisor};
 use crate::system::run_pre_start;
+
+/// Makes fresh actor states: the first at spawn, another at every restart.
+pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
+
+/// What an actor keeps for its supervision beyond its state. Boxed, and only allocated for an
+/// actor spawned with a factory or its own supervisor, or once it first fails, so that the
+/// others pay one word for it.
+pub(crate) struct Supervision<A> {
+    /// Fresh states for restarts; without one, a restart keeps the state it has.
+    pub(crate) factory: Option<Factory<A>>,
+    /// The actor's own supervisor; without one, the system's default decides.
+    pub(crate) supervisor: Option<Supervisor>,
+    pub(crate) history: History,
+}
+
+impl<A> Default for Supervision<A> {
+    fn default() -> Self {
+        Self {
+            factory: None,
+            supervisor: None,
+            history: History::default(),
+        }
+    }
+}
+
+/// The supervision of an actor, lazily boxed.
+type Supervised<A> = Option<Box<Supervision<A>>>;
 
 /// How the actor leaves its loop, which decides the fate of queued messages.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,6 +60,10 @@ enum Exit {
     /// A restart's `pre_start` failed: as `Kill`, but `post_stop` has already run and does
     /// not run again.
     Broken,
+    /// The supervisor stopped a failed actor, or a suspended actor was stopped: queued
+    /// messages become dead letters (the actor is in no state to handle them) and the
+    /// children stop gracefully.
+    Discard,
 }
 
 tokio::task_local! {
@@ -49,9 +81,11 @@ pub(crate) fn is_current(cell: &Arc<ActorCell>) -> bool {
 }
 
 /// Runs the actor's loop, marked as its own task.
-pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A) {
+pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A, supervision: Supervised<A>) {
     let me = Arc::as_ptr(&cell) as usize;
-    CURRENT_ACTOR.scope(me, run_loop(cell, actor)).await;
+    CURRENT_ACTOR
+        .scope(me, run_loop(cell, actor, supervision))
+        .await;
 }
 
 /// The hot path (waiting, handling a user message) stays inline in the task; rarer paths
@@ -61,11 +95,11 @@ pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A) {
 /// One [`Context`] lives as long as the loop and each message is loaded into it, and the
 /// handler's future is awaited right here rather than inside a helper's future: building and
 /// moving a context and a helper future per message cost more than handling a small message.
-async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
+async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervised<A>) {
     let pid = Pid::from_cell(cell.clone());
     let mut ctx = Context::new(&cell, &pid);
     if let Some(failure) = handle(&mut ctx, &mut actor, post_start()).await {
-        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
+        if let Err(exit) = Box::pin(supervise(&mut ctx, &mut actor, &mut sv, failure, None)).await {
             Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
             return;
         }
@@ -106,7 +140,8 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                     cell.record_handled(elapsed(stamp, now));
                     stamp = now;
                     if let Some(failure) = ctx.conclude(outcome) {
-                        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
+                        let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, None);
+                        if let Err(exit) = Box::pin(supervised).await {
                             break exit;
                         }
                         stamp = ticks();
@@ -129,16 +164,8 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
             Next::System(SystemMessage::Stop) => break Exit::Graceful,
             Next::System(SystemMessage::Kill) => break Exit::Kill,
             Next::System(SystemMessage::Restart(ack)) => {
-                let outcome = Box::pin(restart(&mut ctx, &mut actor)).await;
-                if let Some(ack) = ack {
-                    let reply = match &outcome {
-                        Ok(()) => Ok(()),
-                        Err((error, _)) => Err(error.to_string()),
-                    };
-                    // The caller may have stopped waiting.
-                    let _ = ack.send(reply);
-                }
-                if let Err((_, exit)) = outcome {
+                let restarted = restart_and_ack(&mut ctx, &mut actor, &mut sv, ack);
+                if let Err(exit) = Box::pin(restarted).await {
                     break exit;
                 }
                 stamp = ticks();
@@ -148,9 +175,23 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A) {
                     if let Some(failure) =
                         Box::pin(handle(&mut ctx, &mut actor, terminated(&gone))).await
                     {
-                        if let Err(exit) = Box::pin(recover(&mut ctx, &mut actor, failure)).await {
+                        let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, None);
+                        if let Err(exit) = Box::pin(supervised).await {
                             break exit;
                         }
+                    }
+                }
+                stamp = ticks();
+            }
+            // Only a suspended actor has anything to reinstate.
+            Next::System(SystemMessage::Reinstate) => {}
+            Next::System(SystemMessage::Escalated(child, error)) => {
+                // A child reinstated or stopped meanwhile needs no decision any more.
+                if child.cell().state() == state::SUSPENDED {
+                    let failure = ActorError::from(Escalated::new(child.clone(), error));
+                    let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, Some(child));
+                    if let Err(exit) = Box::pin(supervised).await {
+                        break exit;
                     }
                 }
                 stamp = ticks();
@@ -247,51 +288,303 @@ async fn handle<A: Actor>(
     ctx.conclude(outcome)
 }
 
-/// Reacts to a failure by restarting the actor; when the restart fails too, says how the
-/// actor must stop.
-async fn recover<A: Actor>(
+/// Applies the actor's supervisor to a failure: resumes (`Ok`), restarts (`Ok`, unless the
+/// restart fails), suspends and escalates, or says how the actor must stop (`Err`).
+///
+/// `cause` is the child whose escalated failure this is: resuming reinstates it, and a
+/// restart or a stop stops it with the other children.
+async fn supervise<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-    failure: ActorError,
+    sv: &mut Supervised<A>,
+    mut failure: ActorError,
+    mut cause: Option<Pid>,
 ) -> Result<(), Exit> {
     let cell = ctx.cell();
     let pid = ctx.pid().clone();
-    cell.stats.failures.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(actor = %pid, error = %failure, panic = failure.is_panic(), "actor failed, restarting");
-    cell.system.events.publish(Event::ActorFailed {
-        pid: pid.clone(),
-        error: failure.to_string(),
-    });
-    restart(ctx, actor).await.map_err(|(error, exit)| {
-        tracing::error!(actor = %pid, %error, "restart failed, stopping");
-        exit
-    })
+    loop {
+        cell.stats.failures.fetch_add(1, Ordering::Relaxed);
+        cell.system.events.publish(Event::ActorFailed {
+            pid: pid.clone(),
+            error: failure.to_string(),
+        });
+        let config = &cell.system.config;
+        let own = sv
+            .as_ref()
+            .and_then(|s| s.supervisor.as_ref())
+            .unwrap_or(&config.default_supervisor);
+        let mut supervisor = own;
+        let mut directive = own.directive_for(&failure);
+        if directive == Directive::Escalate && cell.parent.is_none() {
+            // A top-level actor's parent is the guardian, and nothing is above it.
+            supervisor = &config.guardian_supervisor;
+            directive = match supervisor.directive_for(&failure) {
+                Directive::Escalate => Directive::Stop,
+                other => other,
+            };
+        }
+        let strategy = supervisor.applies_to();
+        let budget = supervisor.retry_budget();
+        let backoff = supervisor.backoff_settings().copied();
+        let now = Instant::now();
+        let history = &mut sv.get_or_insert_with(Box::default).history;
+        if directive == Directive::Restart && !history.admit_restart(now, budget) {
+            tracing::warn!(actor = %pid, "restart budget spent, stopping");
+            directive = Directive::Stop;
+        }
+        tracing::warn!(
+            actor = %pid,
+            error = %failure,
+            panic = failure.is_panic(),
+            %directive,
+            "actor failed"
+        );
+        let ack = match directive {
+            Directive::Resume => {
+                reinstate(cause.as_ref());
+                return Ok(());
+            }
+            Directive::Stop => {
+                if strategy == Strategy::OneForAll {
+                    signal_siblings(cell, &pid, || SystemMessage::Stop);
+                }
+                return Err(Exit::Discard);
+            }
+            Directive::Escalate => {
+                let reason = format!("escalated to its parent: {failure}");
+                if let Some(parent) = &cell.parent {
+                    // A parent that is stopping stops this actor too, which ends the wait.
+                    let _ = parent
+                        .cell()
+                        .lanes
+                        .push_system(SystemMessage::Escalated(pid.clone(), failure));
+                }
+                suspend(cell, &pid, reason);
+                match wait_suspended(ctx, None).await {
+                    Wake::Reinstated | Wake::Elapsed => {
+                        reinstate(cause.as_ref());
+                        return Ok(());
+                    }
+                    Wake::Restart(ack) => ack,
+                    Wake::Exit(exit) => return Err(exit),
+                }
+            }
+            Directive::Restart => {
+                if strategy == Strategy::OneForAll {
+                    signal_siblings(cell, &pid, || SystemMessage::Restart(None));
+                }
+                let delay = history.backoff(now, backoff.as_ref());
+                if delay.is_zero() {
+                    None
+                } else {
+                    suspend(cell, &pid, format!("restarting in {delay:?}: {failure}"));
+                    let until = tokio::time::Instant::now() + delay;
+                    match wait_suspended(ctx, Some(until)).await {
+                        Wake::Elapsed => None,
+                        Wake::Reinstated => {
+                            reinstate(cause.as_ref());
+                            return Ok(());
+                        }
+                        Wake::Restart(ack) => ack,
+                        Wake::Exit(exit) => return Err(exit),
+                    }
+                }
+            }
+        };
+        // The restart stops the children, the cause among them.
+        cause = None;
+        match restart(ctx, actor, sv).await {
+            Ok(()) => {
+                acknowledge(ack, Ok(()));
+                return Ok(());
+            }
+            Err(Broken(error)) => {
+                tracing::error!(actor = %pid, %error, "restart failed, stopping");
+                acknowledge(ack, Err(error.to_string()));
+                return Err(Exit::Broken);
+            }
+            Err(Failed(next)) => {
+                acknowledge(ack, Err(next.to_string()));
+                failure = next;
+            }
+        }
+    }
 }
 
-/// `post_stop`, `pre_start`, then a fresh `PostStart`; the mailbox is untouched. On failure,
-/// says how the actor must stop.
+/// Restarts on request, telling the requester how it went; a failure of the new incarnation
+/// goes to the supervisor.
+async fn restart_and_ack<A: Actor>(
+    ctx: &mut Context<'_, A>,
+    actor: &mut A,
+    sv: &mut Supervised<A>,
+    ack: Option<Ack>,
+) -> Result<(), Exit> {
+    match restart(ctx, actor, sv).await {
+        Ok(()) => {
+            acknowledge(ack, Ok(()));
+            Ok(())
+        }
+        Err(Broken(error)) => {
+            acknowledge(ack, Err(error.to_string()));
+            Err(Exit::Broken)
+        }
+        Err(Failed(failure)) => {
+            acknowledge(ack, Err(failure.to_string()));
+            supervise(ctx, actor, sv, failure, None).await
+        }
+    }
+}
+
+type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+fn acknowledge(ack: Option<Ack>, outcome: Result<(), String>) {
+    if let Some(ack) = ack {
+        // The requester may have stopped waiting.
+        let _ = ack.send(outcome);
+    }
+}
+
+/// How a restart failed.
+enum RestartFailure {
+    /// The factory or `pre_start` failed: the actor cannot run and must stop; its
+    /// `post_stop` has run.
+    Broken(ActorError),
+    /// The new incarnation failed on its `PostStart`: a failure like any other.
+    Failed(ActorError),
+}
+use RestartFailure::{Broken, Failed};
+
+/// Brings a child that escalated back, once its parent resumed.
+fn reinstate(child: Option<&Pid>) {
+    if let Some(child) = child {
+        // A child that stopped meanwhile has nothing to come back to.
+        let _ = child.cell().lanes.push_system(SystemMessage::Reinstate);
+    }
+}
+
+/// Sends `signal` to the other children of this actor's parent; for a top-level actor, to
+/// the other top-level actors.
+fn signal_siblings(cell: &ActorCell, me: &Pid, signal: impl Fn() -> SystemMessage) {
+    let siblings = match &cell.parent {
+        Some(parent) => parent.children(),
+        None => cell.system.registry.all(),
+    };
+    for sibling in siblings {
+        if sibling != *me && sibling.parent() == cell.parent.as_ref() {
+            // A sibling that is stopping needs no signal.
+            let _ = sibling.cell().lanes.push_system(signal());
+        }
+    }
+}
+
+fn suspend(cell: &ActorCell, pid: &Pid, reason: String) {
+    cell.set_suspended(true);
+    tracing::info!(actor = %pid, %reason, "actor suspended");
+    cell.system.events.publish(Event::ActorSuspended {
+        pid: pid.clone(),
+        reason,
+    });
+}
+
+/// Why a suspension ended.
+enum Wake {
+    /// `reinstate`: back to handling messages with the state it has.
+    Reinstated,
+    /// The deadline passed.
+    Elapsed,
+    /// A restart was requested.
+    Restart(Option<Ack>),
+    /// A stop or a kill.
+    Exit(Exit),
+}
+
+/// Waits, handling only system messages, until the actor is reinstated, restarted or stopped,
+/// or `until` passes. User messages stay queued; `Terminated` and escalations from children
+/// are put back for after the suspension.
+async fn wait_suspended<A: Actor>(
+    ctx: &mut Context<'_, A>,
+    until: Option<tokio::time::Instant>,
+) -> Wake {
+    let cell = ctx.cell();
+    let mut deferred = Vec::new();
+    let wake = 'wait: loop {
+        while let Some(message) = cell.lanes.pop_system() {
+            match message {
+                SystemMessage::Stop => break 'wait Wake::Exit(Exit::Discard),
+                SystemMessage::Kill => break 'wait Wake::Exit(Exit::Kill),
+                SystemMessage::Restart(ack) => break 'wait Wake::Restart(ack),
+                SystemMessage::Reinstate => break 'wait Wake::Reinstated,
+                later @ (SystemMessage::Terminated(_) | SystemMessage::Escalated(..)) => {
+                    deferred.push(later);
+                }
+            }
+        }
+        match until {
+            None => cell.lanes.system_ready().await,
+            Some(until) => {
+                if tokio::time::timeout_at(until, cell.lanes.system_ready())
+                    .await
+                    .is_err()
+                {
+                    break Wake::Elapsed;
+                }
+            }
+        }
+    };
+    for message in deferred {
+        // Failing only when the actor is stopping, whose drain has no use for them.
+        let _ = cell.lanes.push_system(message);
+    }
+    cell.set_suspended(false);
+    if matches!(wake, Wake::Reinstated) {
+        cell.stats.reinstates.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(actor = %ctx.pid(), "actor reinstated");
+        cell.system.events.publish(Event::ActorReinstated {
+            pid: ctx.pid().clone(),
+        });
+    }
+    wake
+}
+
+/// Stops the children, runs `post_stop`, takes a fresh state from the factory if there is
+/// one, runs `pre_start`, then handles a new `PostStart`; the mailbox is untouched.
 async fn restart<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-) -> Result<(), (ActorError, Exit)> {
+    sv: &Supervised<A>,
+) -> Result<(), RestartFailure> {
     let cell = ctx.cell();
     let pid = ctx.pid().clone();
     // The new incarnation starts with `receive`, and gets back what was stashed.
     ctx.restart_extras();
+    // Children belong to the incarnation that spawned them; the new one spawns its own.
+    let children = cell.children();
+    for child in &children {
+        // A child that is already stopping needs no signal.
+        let _ = child.cell().lanes.push_system(SystemMessage::Stop);
+    }
+    for child in &children {
+        child.cell().wait_terminated().await;
+    }
     run_post_stop(&pid, actor).await;
+    if let Some(factory) = sv.as_ref().and_then(|s| s.factory.as_ref()) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| factory())) {
+            Ok(fresh) => *actor = fresh,
+            Err(panic) => return Err(Broken(ActorError::from_panic(panic))),
+        }
+    }
     let retries = cell.system.config.init_retries;
     run_pre_start(actor, &pid, cell.init_timeout, retries)
         .await
-        .map_err(|error| (ActorError::msg(error), Exit::Broken))?;
+        .map_err(|error| Broken(ActorError::msg(error)))?;
     let restarts = cell.stats.restarts.fetch_add(1, Ordering::Relaxed) + 1;
     cell.system.events.publish(Event::ActorRestarted {
         pid: pid.clone(),
         restarts,
     });
-    // The new incarnation hears `PostStart` first; its own failure ends the actor.
     match handle(ctx, actor, post_start()).await {
         None => Ok(()),
-        Some(failure) => Err((failure, Exit::Kill)),
+        Some(failure) => Err(Failed(failure)),
     }
 }
 
@@ -347,6 +640,7 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
                     Exit::Kill | Exit::Broken => {
                         cell.dead_letter(envelope, DeadLetterReason::ActorKilled)
                     }
+                    Exit::Discard => cell.dead_letter(envelope, DeadLetterReason::ActorStopped),
                     Exit::Poison => cell.dead_letter(envelope, DeadLetterReason::BehindPoisonPill),
                 },
             }
@@ -360,7 +654,7 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
     let reason = match exit {
         Exit::Kill | Exit::Broken => DeadLetterReason::ActorKilled,
         Exit::Poison => DeadLetterReason::BehindPoisonPill,
-        Exit::Graceful => DeadLetterReason::ActorStopped,
+        Exit::Graceful | Exit::Discard => DeadLetterReason::ActorStopped,
     };
     for envelope in ctx.take_stash() {
         cell.dead_letter(envelope, reason);

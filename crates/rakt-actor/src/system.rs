@@ -26,7 +26,8 @@ use crate::mailbox::MailboxConfig;
 use crate::message::Message;
 use crate::payload::Payload;
 use crate::pid::Pid;
-use crate::runner;
+use crate::runner::{self, Factory, Supervision};
+use crate::supervision::Supervisor;
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
@@ -41,6 +42,10 @@ pub(crate) struct Config {
     pub(crate) init_retries: u32,
     pub(crate) default_mailbox: MailboxConfig,
     pub(crate) log_dead_letters: bool,
+    /// Supervises actors spawned without a supervisor of their own.
+    pub(crate) default_supervisor: Supervisor,
+    /// Decides for top-level actors that escalate.
+    pub(crate) guardian_supervisor: Supervisor,
 }
 
 pub(crate) struct SystemShared {
@@ -152,7 +157,7 @@ impl Registry {
         self.shard(name).lock().get(name).cloned()
     }
 
-    fn all(&self) -> Vec<Pid> {
+    pub(crate) fn all(&self) -> Vec<Pid> {
         self.shards
             .iter()
             .flat_map(|s| s.lock().values().cloned().collect::<Vec<_>>())
@@ -180,6 +185,7 @@ pub struct SpawnOptions {
     mailbox: Option<MailboxConfig>,
     init_timeout: Option<Duration>,
     stash_capacity: Option<usize>,
+    supervisor: Option<Supervisor>,
 }
 
 impl SpawnOptions {
@@ -228,6 +234,26 @@ impl SpawnOptions {
         self.stash_capacity = Some(capacity);
         self
     }
+
+    /// How the actor's failures are handled, instead of the system's default supervisor.
+    /// Invalid settings make the spawn fail with
+    /// [`SpawnError::InvalidSupervisor`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{Directive, SpawnOptions, Supervisor};
+    ///
+    /// let options = SpawnOptions::new().supervisor(
+    ///     Supervisor::new()
+    ///         .on_panic(Directive::Stop)
+    ///         .retry(5, Duration::from_secs(60)),
+    /// );
+    /// # let _ = options;
+    /// ```
+    pub fn supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.supervisor = Some(supervisor);
+        self
+    }
 }
 
 /// Builds an [`ActorSystem`]. Every setting has a default taken from GoAkt where it has one.
@@ -259,6 +285,8 @@ pub struct ActorSystemBuilder {
     init_retries: u32,
     default_mailbox: MailboxConfig,
     log_dead_letters: bool,
+    default_supervisor: Supervisor,
+    guardian_supervisor: Supervisor,
     extensions: Extensions,
     /// The type of the first extension registered twice, reported by `build`.
     duplicate_extension: Option<&'static str>,
@@ -341,6 +369,38 @@ impl ActorSystemBuilder {
         self
     }
 
+    /// The supervisor of actors spawned without one of their own (GoAkt's
+    /// `WithDefaultSupervisor`): [`Supervisor::new`], which restarts on every failure.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Directive, Supervisor};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Panics stop an actor; other failures restart it.
+    /// let system = ActorSystem::builder("strict")
+    ///     .default_supervisor(Supervisor::new().on_panic(Directive::Stop))
+    ///     .build()?;
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn default_supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.default_supervisor = supervisor;
+        self
+    }
+
+    /// The supervisor of the guardian, the parent of top-level actors: it decides for a
+    /// top-level actor whose own supervisor escalates, and its strategy says whether the
+    /// other top-level actors share the directive. [`Directive::Escalate`] from the guardian
+    /// stops the actor. Default: [`Supervisor::new`], which restarts.
+    ///
+    /// [`Directive::Escalate`]: crate::Directive::Escalate
+    pub fn guardian_supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.guardian_supervisor = supervisor;
+        self
+    }
+
     /// Checks the settings and starts the system on the current tokio runtime.
     pub fn build(self) -> Result<ActorSystem, SystemError> {
         validate_name(&self.name)?;
@@ -359,6 +419,14 @@ impl ActorSystemBuilder {
         if let Some(type_name) = self.duplicate_extension {
             return Err(SystemError::DuplicateExtension { type_name });
         }
+        for (field, supervisor) in [
+            ("default_supervisor", &self.default_supervisor),
+            ("guardian_supervisor", &self.guardian_supervisor),
+        ] {
+            if let Err(reason) = supervisor.validate() {
+                return Err(SystemError::InvalidSupervisor { field, reason });
+            }
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
         if !has_time_driver() {
             return Err(SystemError::NoTimeDriver);
@@ -373,6 +441,8 @@ impl ActorSystemBuilder {
                 init_retries: self.init_retries,
                 default_mailbox: self.default_mailbox,
                 log_dead_letters: self.log_dead_letters,
+                default_supervisor: self.default_supervisor,
+                guardian_supervisor: self.guardian_supervisor,
             },
             registry: Registry::new(),
             events: Arc::new(EventStream::new()),
@@ -435,6 +505,8 @@ impl ActorSystem {
             init_retries: 4,
             default_mailbox: MailboxConfig::Unbounded,
             log_dead_letters: false,
+            default_supervisor: Supervisor::new(),
+            guardian_supervisor: Supervisor::new(),
             extensions: Extensions::default(),
             duplicate_extension: None,
         }
@@ -480,8 +552,13 @@ impl ActorSystem {
 
     /// Spawns a top-level actor. `pre_start` runs before this returns; its failure is the
     /// spawn's failure. The actor then receives `PostStart` before any other message.
+    ///
+    /// A restart keeps this value: `post_stop` and `pre_start` run on it again, so
+    /// `pre_start` must reset what a new incarnation must not inherit. Spawn with
+    /// [`spawn_factory`](Self::spawn_factory) to restart on a fresh state instead.
     pub async fn spawn<A: Actor>(&self, name: &str, actor: A) -> Result<Pid, SpawnError> {
-        spawn_actor(&self.shared, None, name, actor, SpawnOptions::default()).await
+        let first = Incarnation::Value(actor);
+        spawn_actor(&self.shared, None, name, first, SpawnOptions::default()).await
     }
 
     /// Spawns a top-level actor with options.
@@ -491,7 +568,53 @@ impl ActorSystem {
         actor: A,
         options: SpawnOptions,
     ) -> Result<Pid, SpawnError> {
-        spawn_actor(&self.shared, None, name, actor, options).await
+        spawn_actor(&self.shared, None, name, Incarnation::Value(actor), options).await
+    }
+
+    /// Spawns a top-level actor whose state comes from `factory`: once now, and again at
+    /// every restart, so that a restarted actor starts from a fresh state (Akka's `Props`).
+    /// A panic in the factory fails the spawn with [`SpawnError::FactoryPanicked`], or stops
+    /// the actor when it happens at a restart.
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, ActorSystem, Context, SpawnOptions};
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// #[derive(Default)]
+    /// struct Tally {
+    ///     seen: u32,
+    /// }
+    ///
+    /// impl Actor for Tally {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if ctx.is::<StatusFailure>() {
+    ///             self.seen += 1;
+    ///             ctx.respond(StatusFailure { error: self.seen.to_string() });
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("fresh").build()?;
+    /// let tally = system.spawn_factory("tally", Tally::default, SpawnOptions::new()).await?;
+    /// let _: StatusFailure = tally.ask(StatusFailure::default()).await?;
+    /// tally.restart().await?;
+    /// let after: StatusFailure = tally.ask(StatusFailure::default()).await?;
+    /// assert_eq!(after.error, "1", "the restart began from a fresh state");
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn spawn_factory<A: Actor>(
+        &self,
+        name: &str,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+        options: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        let first = Incarnation::Factory(Arc::new(factory));
+        spawn_actor(&self.shared, None, name, first, options).await
     }
 
     /// Spawns a top-level actor from a closure; see [`FnActor`].
@@ -664,17 +787,52 @@ async fn timer_anchor(shared: std::sync::Weak<SystemShared>) {
     }
 }
 
+/// Where an actor's state comes from.
+pub(crate) enum Incarnation<A> {
+    /// A value, kept across restarts.
+    Value(A),
+    /// A factory, called for the first state and at every restart.
+    Factory(Factory<A>),
+}
+
 pub(crate) async fn spawn_actor<A: Actor>(
     shared: &Arc<SystemShared>,
     parent: Option<&Pid>,
     name: &str,
-    mut actor: A,
+    first: Incarnation<A>,
     options: SpawnOptions,
 ) -> Result<Pid, SpawnError> {
     if !shared.is_running() {
         return Err(SpawnError::SystemStopped);
     }
     validate_name(name)?;
+    if let Some(supervisor) = &options.supervisor {
+        supervisor
+            .validate()
+            .map_err(|reason| SpawnError::InvalidSupervisor { reason })?;
+    }
+    let (mut actor, factory) = match first {
+        Incarnation::Value(actor) => (actor, None),
+        Incarnation::Factory(factory) => {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| factory())) {
+                Ok(actor) => (actor, Some(factory)),
+                Err(panic) => {
+                    return Err(SpawnError::FactoryPanicked {
+                        name: name.to_owned(),
+                        error: ActorError::from_panic(panic),
+                    });
+                }
+            }
+        }
+    };
+    let supervision = match (factory, options.supervisor) {
+        (None, None) => None,
+        (factory, supervisor) => Some(Box::new(Supervision {
+            factory,
+            supervisor,
+            ..Supervision::default()
+        })),
+    };
     // Checked before the mailbox is built, which may allocate its whole capacity.
     let stash_capacity = match options.stash_capacity {
         None => 0,
@@ -728,7 +886,9 @@ pub(crate) async fn spawn_actor<A: Actor>(
         return Err(error);
     }
     cell.set_running();
-    let handle = shared.runtime.spawn(runner::run(cell.clone(), actor));
+    let handle = shared
+        .runtime
+        .spawn(runner::run(cell.clone(), actor, supervision));
     // Set once, right after creation, so it cannot already hold a value.
     let _ = cell.abort.set(handle.abort_handle());
     if shared.events.has_subscribers() {

@@ -581,6 +581,58 @@ impl<S: Send, U: Send> Lanes<S, U> {
         }
     }
 
+    /// Polls for a system message only: `Ready` when the system lane has one, else `Pending`
+    /// with the consumer's waker registered.
+    ///
+    /// For a consumer that must leave user messages queued for a while (an actor suspended by
+    /// its supervisor): a user push still wakes it, but this then parks again rather than
+    /// reporting a message it will not take, so the consumer never spins.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// let lanes: Lanes<char, u8> = Lanes::unbounded();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// lanes.try_push_user(1).unwrap();
+    /// assert_eq!(lanes.poll_system_ready(&mut cx), Poll::Pending);
+    /// lanes.push_system('s').unwrap();
+    /// assert_eq!(lanes.poll_system_ready(&mut cx), Poll::Ready(()));
+    /// ```
+    pub fn poll_system_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.state.load(Ordering::Acquire) & SYSTEM_QUEUED != 0 {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // The same handshake as `poll_ready`: a system push sets its bit while counted in
+        // flight, and wakes a parked consumer when it leaves the count.
+        let state = self.state.fetch_or(PARKED, Ordering::AcqRel);
+        if state & SYSTEM_QUEUED != 0 {
+            self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Waits until the system lane has a message (see
+    /// [`poll_system_ready`](Self::poll_system_ready)).
+    ///
+    /// ```
+    /// use rakt_mailbox::Lanes;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let lanes: Lanes<char, u8> = Lanes::unbounded();
+    /// lanes.try_push_user(1).unwrap();
+    /// lanes.push_system('s').unwrap();
+    /// lanes.system_ready().await;
+    /// assert_eq!(lanes.pop_system(), Some('s'));
+    /// # });
+    /// ```
+    pub fn system_ready(&self) -> impl Future<Output = ()> + Send + '_ {
+        poll_fn(move |cx| self.poll_system_ready(cx))
+    }
+
     /// Waits until either lane has a message (see [`poll_ready`](Self::poll_ready)).
     ///
     /// ```
