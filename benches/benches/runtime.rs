@@ -17,6 +17,8 @@
 //! - `restart_10k`: one actor spawned from a factory fails on 9,999 queued messages in a row,
 //!   and its supervisor restarts it on a fresh state each time; the baseline is a tokio task
 //!   that spawns a fresh worker task on the same channel each time the previous one fails.
+//! - `schedule_100k`: makes 100,000 one-off schedules due in an hour, then cancels them; the
+//!   baseline spawns a tokio task per message that sleeps until it is due, then aborts them.
 //!
 //! The tell and ask workloads live in `rakt_benches::workloads`, because the `peers` bench
 //! measures them again beside actix, ractor and kameo; the others are here.
@@ -43,6 +45,7 @@ const FANOUT_TELLS: u64 = 1_000_000;
 const SPAWNS: usize = 100_000;
 const ROUND_TRIPS: u64 = 100_000;
 const RESTARTS: u64 = 10_000;
+const SCHEDULES: usize = 100_000;
 
 /// Messages handled by many receivers together, with a signal once `expected` were handled.
 #[derive(Debug)]
@@ -326,6 +329,56 @@ async fn restart_baseline() -> Duration {
     elapsed
 }
 
+/// Makes 100,000 one-off schedules due in an hour, then cancels them all.
+async fn schedule_rakt() -> Duration {
+    let system = actor_system();
+    let target = system
+        .spawn("target", Idle)
+        .await
+        .expect("spawning the target");
+
+    let start = Instant::now();
+    let mut schedules = Vec::with_capacity(SCHEDULES);
+    for n in 0..SCHEDULES as u64 {
+        let schedule = system
+            .schedule_once(&target, Ping { n }, Duration::from_secs(3_600))
+            .expect("scheduling");
+        schedules.push(schedule);
+    }
+    for schedule in &schedules {
+        schedule.cancel().expect("cancelling");
+    }
+    let elapsed = start.elapsed();
+
+    stop(system).await;
+    elapsed
+}
+
+/// The same by hand on tokio: a task per pending message, sleeping until it is due, then
+/// aborted.
+async fn schedule_baseline() -> Duration {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Ping>();
+    let start = Instant::now();
+    let mut timers = Vec::with_capacity(SCHEDULES);
+    for n in 0..SCHEDULES as u64 {
+        let tx = tx.clone();
+        timers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3_600)).await;
+            let _ = tx.send(Ping { n });
+        }));
+    }
+    for timer in &timers {
+        timer.abort();
+    }
+    let elapsed = start.elapsed();
+    for timer in timers {
+        let _ = timer.await;
+    }
+    drop(tx);
+    black_box(rx.try_recv().is_err());
+    elapsed
+}
+
 async fn ping_pong_rakt() -> Duration {
     let system = actor_system();
     let returner = system
@@ -463,9 +516,20 @@ fn restart_10k(c: &mut Criterion) {
     versus(c, "restart_10k", RESTARTS, restart_rakt, restart_baseline);
 }
 
+fn schedule_100k(c: &mut Criterion) {
+    versus(
+        c,
+        "schedule_100k",
+        SCHEDULES as u64,
+        schedule_rakt,
+        schedule_baseline,
+    );
+}
+
 criterion_group! {
     name = benches;
     config = support::config();
-    targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k, restart_10k
+    targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k, restart_10k,
+        schedule_100k
 }
 criterion_main!(benches);

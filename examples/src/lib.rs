@@ -7,4 +7,5 @@
 //! cargo run --example quickstart   # tell, ask, watch and a graceful stop
 //! cargo run --example behaviors    # behaviors and the stash
 //! cargo run --example supervision  # directives, backoff, budgets and escalation
+//! cargo run --example scheduling   # one-off, interval and cron schedules
 //! ```

@@ -54,6 +54,10 @@ const WORKLOADS: &[Workload] = &[
         group: "restart_10k",
         max_ratio: 1.0,
     },
+    Workload {
+        group: "schedule_100k",
+        max_ratio: 1.0,
+    },
 ];
 
 /// The most memory an idle actor may take, in bytes.

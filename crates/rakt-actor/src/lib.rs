@@ -1,6 +1,6 @@
 //! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, supervision,
-//! dead letters, the event stream, behaviors, the stash and system extensions, in one
-//! process, with no network code.
+//! dead letters, the event stream, behaviors, the stash, the scheduler and system
+//! extensions, in one process, with no network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
@@ -47,6 +47,7 @@ mod ask;
 mod behavior;
 mod cell;
 mod context;
+mod cron;
 mod error;
 mod event;
 mod extension;
@@ -55,6 +56,7 @@ mod message;
 mod payload;
 mod pid;
 mod runner;
+mod scheduler;
 mod supervision;
 mod system;
 
@@ -62,6 +64,7 @@ pub use actor::{Actor, FnActor};
 pub use address::{Address, MAX_NAME_LEN, validate_name};
 pub use behavior::{Behavior, HandlerFuture};
 pub use context::{Context, LifecycleContext};
+pub use cron::{CronError, CronExpr};
 pub use error::{
     ActorError, AskError, LookupError, NameError, SendError, SpawnError, StashError, StopError,
     SystemError,
@@ -70,6 +73,7 @@ pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
 pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
 pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
+pub use scheduler::{Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef};
 pub use supervision::{Backoff, Directive, Escalated, Strategy, Supervisor};
 pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
 

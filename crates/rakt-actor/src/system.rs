@@ -27,6 +27,9 @@ use crate::message::Message;
 use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::runner::{self, Factory, Supervision};
+use crate::scheduler::{
+    Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef, Scheduler, WallClock,
+};
 use crate::supervision::Supervisor;
 
 const RUNNING: u8 = 0;
@@ -53,6 +56,7 @@ pub(crate) struct SystemShared {
     pub(crate) config: Config,
     pub(crate) registry: Registry,
     pub(crate) events: Arc<EventStream>,
+    pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) runtime: tokio::runtime::Handle,
     state: AtomicU8,
     next_id: AtomicU64,
@@ -97,8 +101,11 @@ impl SystemShared {
 impl Drop for SystemShared {
     fn drop(&mut self) {
         // A system dropped without `stop` (it can only be dropped once no actor is left) must
-        // not leave its deadline task waiting forever.
+        // not leave its deadline task or its scheduler waiting forever. (Pending schedules hold
+        // their targets, which hold the system, as live actors do: a system with either is
+        // not dropped until `stop`.)
         self.asks.shutdown();
+        self.scheduler.close();
     }
 }
 
@@ -287,6 +294,7 @@ pub struct ActorSystemBuilder {
     log_dead_letters: bool,
     default_supervisor: Supervisor,
     guardian_supervisor: Supervisor,
+    clock: Clock,
     extensions: Extensions,
     /// The type of the first extension registered twice, reported by `build`.
     duplicate_extension: Option<&'static str>,
@@ -401,6 +409,13 @@ impl ActorSystemBuilder {
         self
     }
 
+    /// The wall clock of cron schedules and [`ActorSystem::now`]: [`Clock::system`]. Tests
+    /// use [`Clock::manual`] to control it through tokio's paused time.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Checks the settings and starts the system on the current tokio runtime.
     pub fn build(self) -> Result<ActorSystem, SystemError> {
         validate_name(&self.name)?;
@@ -446,6 +461,7 @@ impl ActorSystemBuilder {
             },
             registry: Registry::new(),
             events: Arc::new(EventStream::new()),
+            scheduler: Scheduler::new(WallClock::start(self.clock)),
             runtime,
             state: AtomicU8::new(RUNNING),
             next_id: AtomicU64::new(1),
@@ -460,6 +476,7 @@ impl ActorSystemBuilder {
         // Set once, right after creation, so it cannot already hold a value.
         let _ = shared.anchor.set(handle.abort_handle());
         shared.runtime.spawn(shared.asks.clone().run());
+        shared.runtime.spawn(shared.scheduler.clone().run());
         Ok(ActorSystem { shared })
     }
 }
@@ -507,6 +524,7 @@ impl ActorSystem {
             log_dead_letters: false,
             default_supervisor: Supervisor::new(),
             guardian_supervisor: Supervisor::new(),
+            clock: Clock::system(),
             extensions: Extensions::default(),
             duplicate_extension: None,
         }
@@ -673,6 +691,113 @@ impl ActorSystem {
         }
     }
 
+    /// The system's wall clock: the machine's, or a [`Clock::manual`] one.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.shared.scheduler.now()
+    }
+
+    /// Delivers `message` to `to` once, after `delay`, with no sender (GoAkt's
+    /// `ScheduleOnce`). The schedule survives restarts of the target; if the target has
+    /// stopped when it fires, the message is a dead letter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{ActorSystem, Context};
+    /// use rakt_proto::v1::StatusFailure as Reminder;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("later").build()?;
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let mut tx = Some(tx);
+    /// let pid = system
+    ///     .spawn_fn("reminded", move |ctx: &mut Context<'_, _>| {
+    ///         if let Some(reminder) = ctx.take_message::<Reminder>() {
+    ///             if let Some(tx) = tx.take() {
+    ///                 let _ = tx.send(reminder.error);
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let reminder = Reminder { error: "stand up".into() };
+    /// system.schedule_once(&pid, reminder, Duration::from_millis(20))?;
+    /// assert_eq!(rx.await?, "stand up");
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn schedule_once<M: Message + Clone>(
+        &self,
+        to: &Pid,
+        message: M,
+        delay: Duration,
+    ) -> Result<ScheduleRef, ScheduleError> {
+        self.schedule(to, message, ScheduleKind::Once { delay })
+    }
+
+    /// Delivers `message` to `to` every `every`, the first time after one interval (GoAkt's
+    /// `Schedule`). The rate is fixed: a late firing does not move the ones after it, and a
+    /// stall is not caught up with a burst. The schedule ends when the target stops.
+    pub fn schedule_interval<M: Message + Clone>(
+        &self,
+        to: &Pid,
+        message: M,
+        every: Duration,
+    ) -> Result<ScheduleRef, ScheduleError> {
+        self.schedule(to, message, ScheduleKind::Interval { every })
+    }
+
+    /// Delivers `message` to `to` at every instant the cron expression matches, in UTC on
+    /// the system's [`clock`](ActorSystemBuilder::clock) (GoAkt's `ScheduleWithCron`); see
+    /// [`CronExpr`](crate::CronExpr) for the syntax, six fields with seconds, or seven with
+    /// years. The schedule ends when the target stops or the expression has no instant left.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, ScheduleError};
+    /// use rakt_proto::v1::PostStart;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("cron").build()?;
+    /// let sink = system.spawn_fn("sink", |_ctx| Ok(())).await?;
+    /// // Every weekday at 09:30:00.
+    /// let standup = system.schedule_cron(&sink, PostStart {}, "0 30 9 ? * MON-FRI")?;
+    /// assert_eq!(system.schedules().len(), 1);
+    /// standup.cancel()?;
+    /// let bad = system.schedule_cron(&sink, PostStart {}, "every monday");
+    /// assert!(matches!(bad, Err(ScheduleError::InvalidCron(_))));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn schedule_cron<M: Message + Clone>(
+        &self,
+        to: &Pid,
+        message: M,
+        expression: &str,
+    ) -> Result<ScheduleRef, ScheduleError> {
+        let expression = crate::cron::CronExpr::parse(expression)?;
+        self.schedule(to, message, ScheduleKind::Cron { expression })
+    }
+
+    fn schedule<M: Message + Clone>(
+        &self,
+        to: &Pid,
+        message: M,
+        kind: ScheduleKind,
+    ) -> Result<ScheduleRef, ScheduleError> {
+        if !self.shared.is_running() {
+            return Err(ScheduleError::SystemStopped);
+        }
+        self.shared.scheduler.add(to, message, kind)
+    }
+
+    /// Every live schedule, oldest first.
+    pub fn schedules(&self) -> Vec<ScheduleInfo> {
+        self.shared.scheduler.list()
+    }
+
     /// Subscribes to the event stream.
     pub fn subscribe(&self) -> Subscription {
         self.shared.events.subscribe()
@@ -738,6 +863,7 @@ impl ActorSystem {
             anchor.abort();
         }
         shared.asks.shutdown();
+        shared.scheduler.close();
         shared.events.close();
         if leftovers.is_empty() {
             Ok(())
