@@ -60,12 +60,15 @@ pub(crate) mod state {
     pub(crate) const TERMINATED: u8 = 5;
 }
 
-/// Parent, child and watch links. Boxed lazily: most actors never have any.
+/// Parent, child and watch links, and the actor's dependencies. Boxed lazily: most actors
+/// never have any.
 #[derive(Default)]
 pub(crate) struct Relations {
     pub(crate) children: Vec<Pid>,
     pub(crate) watchers: Vec<Pid>,
     pub(crate) watching: Vec<Pid>,
+    /// Given at spawn and kept across restarts.
+    pub(crate) dependencies: Vec<Arc<dyn crate::dependency::Dependency>>,
 }
 
 /// Per-actor counters, read by [`Pid::metrics`](crate::Pid::metrics).
@@ -183,6 +186,33 @@ impl ActorCell {
             return;
         }
         notified.await;
+    }
+
+    /// Installs the dependencies given at spawn, before the actor runs.
+    pub(crate) fn set_dependencies(
+        &self,
+        dependencies: Vec<Arc<dyn crate::dependency::Dependency>>,
+    ) {
+        if dependencies.is_empty() {
+            return;
+        }
+        let mut relations = self.relations.lock();
+        relations.get_or_insert_with(Box::default).dependencies = dependencies;
+    }
+
+    /// The actor's dependencies; empty once it has stopped.
+    pub(crate) fn dependencies(&self) -> Vec<Arc<dyn crate::dependency::Dependency>> {
+        self.relations
+            .lock()
+            .as_ref()
+            .map(|r| r.dependencies.clone())
+            .unwrap_or_default()
+    }
+
+    /// The first dependency of type `T`.
+    pub(crate) fn dependency<T: crate::dependency::Dependency>(&self) -> Option<Arc<T>> {
+        let relations = self.relations.lock();
+        crate::dependency::find(&relations.as_ref()?.dependencies)
     }
 
     pub(crate) fn add_child(&self, child: &Pid) -> bool {

@@ -162,6 +162,13 @@ impl<'a, A: Actor> Context<'a, A> {
         self.cell.system.extensions.get::<T>()
     }
 
+    /// The actor's dependency of type `T`, given at spawn with
+    /// [`SpawnOptions::dependency`](crate::SpawnOptions::dependency); see
+    /// [`Dependency`](crate::Dependency).
+    pub fn dependency<T: crate::Dependency>(&self) -> Option<std::sync::Arc<T>> {
+        self.cell.dependency::<T>()
+    }
+
     /// The message as a `T`, when it is one.
     pub fn message<T: Message>(&self) -> Option<&T> {
         self.message.as_ref().and_then(|m| m.downcast_ref::<T>())
@@ -678,6 +685,12 @@ impl<'a> LifecycleContext<'a> {
     /// ```
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
         self.pid.cell().system.extensions.get::<T>()
+    }
+
+    /// The actor's dependency of type `T`: at a restart, a fresh state takes its
+    /// dependencies back from here. See [`Dependency`](crate::Dependency).
+    pub fn dependency<T: crate::Dependency>(&self) -> Option<std::sync::Arc<T>> {
+        self.pid.cell().dependency::<T>()
     }
 }
 

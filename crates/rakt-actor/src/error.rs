@@ -187,6 +187,12 @@ pub enum SpawnError {
         /// What is wrong.
         reason: String,
     },
+    /// A dependency has an empty id, or two have the same.
+    #[error("invalid dependency: {reason}")]
+    InvalidDependency {
+        /// What is wrong.
+        reason: String,
+    },
     /// The factory of [`ActorSystem::spawn_factory`](crate::ActorSystem::spawn_factory)
     /// panicked.
     #[error("the factory of actor {name:?} panicked: {error}")]
@@ -427,6 +433,20 @@ pub enum SystemError {
         field: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// A shutdown hook has a zero timeout.
+    #[error("invalid shutdown hook: {reason}")]
+    InvalidShutdownHook {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A shutdown hook whose failure aborts the stop failed: the system runs on.
+    #[error("shutdown hook {hook:?} failed, so the system was not stopped: {error}")]
+    ShutdownHookFailed {
+        /// The hook's name.
+        hook: String,
+        /// Its last failure.
+        error: String,
     },
     /// `stop` was called on a system that is already stopping or stopped.
     #[error("the actor system is already stopped")]

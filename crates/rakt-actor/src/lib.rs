@@ -48,6 +48,7 @@ mod behavior;
 mod cell;
 mod context;
 mod cron;
+mod dependency;
 mod error;
 mod event;
 mod extension;
@@ -57,6 +58,7 @@ mod payload;
 mod pid;
 mod runner;
 mod scheduler;
+mod shutdown;
 mod supervision;
 mod system;
 
@@ -65,6 +67,7 @@ pub use address::{Address, MAX_NAME_LEN, validate_name};
 pub use behavior::{Behavior, HandlerFuture};
 pub use context::{Context, LifecycleContext};
 pub use cron::{CronError, CronExpr};
+pub use dependency::Dependency;
 pub use error::{
     ActorError, AskError, LookupError, NameError, SendError, SpawnError, StashError, StopError,
     SystemError,
@@ -74,6 +77,7 @@ pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
 pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
 pub use scheduler::{Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef};
+pub use shutdown::{HookFailure, ShutdownHook};
 pub use supervision::{Backoff, Directive, Escalated, Strategy, Supervisor};
 pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
 

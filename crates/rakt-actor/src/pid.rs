@@ -155,6 +155,12 @@ impl Pid {
         self.cell.children()
     }
 
+    /// The dependencies the actor was spawned with, kept across its restarts; empty once it
+    /// has stopped.
+    pub fn dependencies(&self) -> Vec<Arc<dyn crate::Dependency>> {
+        self.cell.dependencies()
+    }
+
     /// Counters of this actor.
     pub fn metrics(&self) -> ActorMetrics {
         let stats = &self.cell.stats;

@@ -19,6 +19,7 @@ use crate::address::{Address, validate_name};
 use crate::ask::{AskDeadlines, deadline_after};
 use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
+use crate::dependency::Dependency;
 use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
 use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscription};
 use crate::extension::Extensions;
@@ -30,6 +31,7 @@ use crate::runner::{self, Factory, Supervision};
 use crate::scheduler::{
     Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef, Scheduler, WallClock,
 };
+use crate::shutdown::{HookFailure, ShutdownHook};
 use crate::supervision::Supervisor;
 
 const RUNNING: u8 = 0;
@@ -49,6 +51,8 @@ pub(crate) struct Config {
     pub(crate) default_supervisor: Supervisor,
     /// Decides for top-level actors that escalate.
     pub(crate) guardian_supervisor: Supervisor,
+    /// Run by `stop` before the actors stop, sorted by their order.
+    pub(crate) shutdown_hooks: Vec<ShutdownHook>,
 }
 
 pub(crate) struct SystemShared {
@@ -193,6 +197,7 @@ pub struct SpawnOptions {
     init_timeout: Option<Duration>,
     stash_capacity: Option<usize>,
     supervisor: Option<Supervisor>,
+    dependencies: Vec<Arc<dyn Dependency>>,
 }
 
 impl SpawnOptions {
@@ -261,6 +266,13 @@ impl SpawnOptions {
         self.supervisor = Some(supervisor);
         self
     }
+
+    /// Injects a dependency, kept across restarts; see [`Dependency`]. Ids must be non-empty
+    /// and distinct, else the spawn fails with [`SpawnError::InvalidDependency`].
+    pub fn dependency(mut self, dependency: impl Dependency) -> Self {
+        self.dependencies.push(Arc::new(dependency));
+        self
+    }
 }
 
 /// Builds an [`ActorSystem`]. Every setting has a default taken from GoAkt where it has one.
@@ -295,6 +307,7 @@ pub struct ActorSystemBuilder {
     default_supervisor: Supervisor,
     guardian_supervisor: Supervisor,
     clock: Clock,
+    shutdown_hooks: Vec<ShutdownHook>,
     extensions: Extensions,
     /// The type of the first extension registered twice, reported by `build`.
     duplicate_extension: Option<&'static str>,
@@ -416,6 +429,14 @@ impl ActorSystemBuilder {
         self
     }
 
+    /// Adds a hook that [`ActorSystem::stop`] runs before it stops the actors; see
+    /// [`ShutdownHook`]. A hook with a zero timeout makes `build` fail with
+    /// [`SystemError::InvalidShutdownHook`].
+    pub fn shutdown_hook(mut self, hook: ShutdownHook) -> Self {
+        self.shutdown_hooks.push(hook);
+        self
+    }
+
     /// Checks the settings and starts the system on the current tokio runtime.
     pub fn build(self) -> Result<ActorSystem, SystemError> {
         validate_name(&self.name)?;
@@ -434,6 +455,13 @@ impl ActorSystemBuilder {
         if let Some(type_name) = self.duplicate_extension {
             return Err(SystemError::DuplicateExtension { type_name });
         }
+        for hook in &self.shutdown_hooks {
+            hook.validate()
+                .map_err(|reason| SystemError::InvalidShutdownHook { reason })?;
+        }
+        let mut shutdown_hooks = self.shutdown_hooks;
+        // Stable: hooks of equal order keep the order they were added in.
+        shutdown_hooks.sort_by_key(ShutdownHook::ordering);
         for (field, supervisor) in [
             ("default_supervisor", &self.default_supervisor),
             ("guardian_supervisor", &self.guardian_supervisor),
@@ -458,6 +486,7 @@ impl ActorSystemBuilder {
                 log_dead_letters: self.log_dead_letters,
                 default_supervisor: self.default_supervisor,
                 guardian_supervisor: self.guardian_supervisor,
+                shutdown_hooks,
             },
             registry: Registry::new(),
             events: Arc::new(EventStream::new()),
@@ -525,6 +554,7 @@ impl ActorSystem {
             default_supervisor: Supervisor::new(),
             guardian_supervisor: Supervisor::new(),
             clock: Clock::system(),
+            shutdown_hooks: Vec::new(),
             extensions: Extensions::default(),
             duplicate_extension: None,
         }
@@ -808,9 +838,14 @@ impl ActorSystem {
         self.shared.dead_letters.load(Ordering::Relaxed)
     }
 
-    /// Stops the system: no more spawns, then every actor stops gracefully, children before
-    /// their parents, within the shutdown timeout. Actors still running at the deadline are
-    /// aborted and named in the error.
+    /// Stops the system: no more spawns; the [shutdown hooks](ShutdownHook) run, in order,
+    /// while the actors still run; then every scheduled message is cancelled and every actor
+    /// stops gracefully, children before their parents, within the shutdown timeout. Actors
+    /// still running at the deadline are aborted and named in the error.
+    ///
+    /// A hook that fails with [`HookFailure::Abort`] abandons the stop: the system runs on
+    /// and this returns [`SystemError::ShutdownHookFailed`]. A hook that fails with
+    /// [`HookFailure::Continue`] is logged and the stop goes on.
     pub async fn stop(&self) -> Result<(), SystemError> {
         let shared = &self.shared;
         if shared
@@ -820,6 +855,26 @@ impl ActorSystem {
         {
             return Err(SystemError::AlreadyStopped);
         }
+        for hook in &shared.config.shutdown_hooks {
+            let Err(error) = hook.run(self).await else {
+                continue;
+            };
+            match hook.failure_policy() {
+                HookFailure::Abort => {
+                    tracing::error!(hook = hook.name(), %error, "shutdown hook failed, stop abandoned");
+                    shared.state.store(RUNNING, Ordering::SeqCst);
+                    return Err(SystemError::ShutdownHookFailed {
+                        hook: hook.name().to_owned(),
+                        error,
+                    });
+                }
+                _ => {
+                    tracing::error!(hook = hook.name(), %error, "shutdown hook failed, stopping anyway")
+                }
+            }
+        }
+        // Nothing scheduled is delivered to actors that are stopping.
+        shared.scheduler.close();
         let timeout = shared.config.shutdown_timeout;
         let deadline = deadline_after(timeout);
         let top: Vec<Pid> = shared
@@ -932,6 +987,8 @@ pub(crate) async fn spawn_actor<A: Actor>(
         return Err(SpawnError::SystemStopped);
     }
     validate_name(name)?;
+    crate::dependency::validate(&options.dependencies)
+        .map_err(|reason| SpawnError::InvalidDependency { reason })?;
     if let Some(supervisor) = &options.supervisor {
         supervisor
             .validate()
@@ -986,6 +1043,7 @@ pub(crate) async fn spawn_actor<A: Actor>(
         timeout,
         stash_capacity,
     ));
+    cell.set_dependencies(options.dependencies);
     let pid = Pid::from_cell(cell.clone());
     if !shared.registry.insert(&name, &pid) {
         return Err(SpawnError::NameTaken {
