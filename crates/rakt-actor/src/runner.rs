@@ -351,7 +351,9 @@ async fn supervise<A: Actor>(
                 return Err(Exit::Discard);
             }
             Directive::Escalate => {
-                let reason = format!("escalated to its parent: {failure}");
+                // Suspended before the parent hears of it: the parent only decides for a
+                // child it finds suspended.
+                suspend(cell, &pid, format!("escalated to its parent: {failure}"));
                 if let Some(parent) = &cell.parent {
                     // A parent that is stopping stops this actor too, which ends the wait.
                     let _ = parent
@@ -359,7 +361,6 @@ async fn supervise<A: Actor>(
                         .lanes
                         .push_system(SystemMessage::Escalated(pid.clone(), failure));
                 }
-                suspend(cell, &pid, reason);
                 match wait_suspended(ctx, None).await {
                     Wake::Reinstated | Wake::Elapsed => {
                         reinstate(cause.as_ref());
