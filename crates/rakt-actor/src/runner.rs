@@ -394,20 +394,10 @@ async fn supervise<A: Actor>(
         };
         // The restart stops the children, the cause among them.
         cause = None;
-        match restart(ctx, actor, sv).await {
-            Ok(()) => {
-                acknowledge(ack, Ok(()));
-                return Ok(());
-            }
-            Err(Broken(error)) => {
-                tracing::error!(actor = %pid, %error, "restart failed, stopping");
-                acknowledge(ack, Err(error.to_string()));
-                return Err(Exit::Broken);
-            }
-            Err(Failed(next)) => {
-                acknowledge(ack, Err(next.to_string()));
-                failure = next;
-            }
+        let outcome = restart(ctx, actor, sv).await;
+        match settle_restart(&pid, outcome, ack)? {
+            None => return Ok(()),
+            Some(next) => failure = next,
         }
     }
 }
@@ -420,28 +410,38 @@ async fn restart_and_ack<A: Actor>(
     sv: &mut Supervised<A>,
     ack: Option<Ack>,
 ) -> Result<(), Exit> {
-    match restart(ctx, actor, sv).await {
-        Ok(()) => {
-            acknowledge(ack, Ok(()));
-            Ok(())
-        }
-        Err(Broken(error)) => {
-            acknowledge(ack, Err(error.to_string()));
-            Err(Exit::Broken)
-        }
-        Err(Failed(failure)) => {
-            acknowledge(ack, Err(failure.to_string()));
-            supervise(ctx, actor, sv, failure, None).await
-        }
+    let outcome = restart(ctx, actor, sv).await;
+    match settle_restart(ctx.pid(), outcome, ack)? {
+        None => Ok(()),
+        Some(failure) => supervise(ctx, actor, sv, failure, None).await,
     }
 }
 
 type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
 
-fn acknowledge(ack: Option<Ack>, outcome: Result<(), String>) {
+/// Tells the requester, if any, how a restart went, and says what follows: nothing
+/// (`Ok(None)`), a failure of the new incarnation for the supervisor (`Ok(Some)`), or a stop
+/// because the actor cannot run (`Err`).
+fn settle_restart(
+    pid: &Pid,
+    outcome: Result<(), RestartFailure>,
+    ack: Option<Ack>,
+) -> Result<Option<ActorError>, Exit> {
+    let reply = match &outcome {
+        Ok(()) => Ok(()),
+        Err(Broken(error) | Failed(error)) => Err(error.to_string()),
+    };
     if let Some(ack) = ack {
         // The requester may have stopped waiting.
-        let _ = ack.send(outcome);
+        let _ = ack.send(reply);
+    }
+    match outcome {
+        Ok(()) => Ok(None),
+        Err(Broken(error)) => {
+            tracing::error!(actor = %pid, %error, "restart failed, stopping");
+            Err(Exit::Broken)
+        }
+        Err(Failed(failure)) => Ok(Some(failure)),
     }
 }
 

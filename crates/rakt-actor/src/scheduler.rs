@@ -387,28 +387,13 @@ impl Scheduler {
         Ok(())
     }
 
-    fn info(&self, id: u64, entry: &Entry, now: Instant) -> ScheduleInfo {
-        let (paused, next_in) = match entry.status {
-            Status::Due(due) => (false, Some(due.saturating_duration_since(now))),
-            Status::Paused(_) => (true, None),
-        };
-        ScheduleInfo {
-            id,
-            target: entry.target.clone(),
-            kind: entry.plan.kind(),
-            paused,
-            fired: entry.fired,
-            next_in,
-        }
-    }
-
     pub(crate) fn list(&self) -> Vec<ScheduleInfo> {
         let now = Instant::now();
         let table = self.table.lock();
         let mut list: Vec<ScheduleInfo> = table
             .entries
             .iter()
-            .map(|(id, entry)| self.info(*id, entry, now))
+            .map(|(id, entry)| describe(*id, entry, now))
             .collect();
         list.sort_unstable_by_key(|info| info.id);
         list
@@ -417,7 +402,7 @@ impl Scheduler {
     fn status(&self, id: u64) -> Option<ScheduleInfo> {
         let table = self.table.lock();
         let entry = table.entries.get(&id)?;
-        Some(self.info(id, entry, Instant::now()))
+        Some(describe(id, entry, Instant::now()))
     }
 
     /// Ends the task and drops every schedule.
@@ -511,6 +496,22 @@ impl Scheduler {
                 None => notified.await,
             }
         }
+    }
+}
+
+/// A schedule as listed, at `now`.
+fn describe(id: u64, entry: &Entry, now: Instant) -> ScheduleInfo {
+    let (paused, next_in) = match entry.status {
+        Status::Due(due) => (false, Some(due.saturating_duration_since(now))),
+        Status::Paused(_) => (true, None),
+    };
+    ScheduleInfo {
+        id,
+        target: entry.target.clone(),
+        kind: entry.plan.kind(),
+        paused,
+        fired: entry.fired,
+        next_in,
     }
 }
 
