@@ -7,7 +7,10 @@
 //! `peers_memory`, `rakt_benches::memory::rakt_footprint`). The baseline does the same with 100,000
 //! tokio tasks, each awaiting `recv` on its own unbounded `mpsc` channel, with the senders held.
 //! The result goes to `<target dir>/rakt-bench/idle_actor.json` as
-//! `{"rakt_bytes_per_actor": f64, "baseline_bytes_per_task": f64}`, and one line to stderr.
+//! `{"rakt_bytes_per_actor": f64, "rakt_passivating_bytes_per_actor": f64,
+//! "baseline_bytes_per_task": f64}`, and one line to stderr. The second Rakt figure is the same
+//! measure for actors that passivate after an hour idle: what the passivation task keeps per
+//! actor (a table entry and a heap entry, no timer or task of its own) comes on top.
 //!
 //! `cargo xtask bench` runs it with the `runtime` bench and updates `docs/benchmarks.md`;
 //! `cargo bench -p rakt-benches --bench idle_actor` runs it alone. Like a criterion bench, it
@@ -16,7 +19,9 @@
 //! or when `RAKT_BENCH_QUICK` is set.
 
 use std::hint::black_box;
+use std::time::Duration;
 
+use rakt_actor::{Passivation, SpawnOptions};
 use rakt_benches::memory::{self, Counting, Footprint, SETTLE, live_bytes};
 use rakt_benches::messages::Ping;
 use rakt_benches::support;
@@ -54,13 +59,19 @@ fn main() {
     let quick = memory::quick();
     let count = if quick { QUICK_ACTORS } else { ACTORS };
     let rt = support::runtime();
-    let rakt = rt.block_on(memory::rakt_footprint(count));
+    let rakt = rt.block_on(memory::rakt_footprint(count, SpawnOptions::new()));
+    let hour = Passivation::AfterIdle(Duration::from_secs(3_600));
+    let passivating = rt.block_on(memory::rakt_footprint(
+        count,
+        SpawnOptions::new().passivation(hour),
+    ));
     let baseline = rt.block_on(baseline_footprint(count));
 
     let summary = format!(
-        "idle_actor: {count} idle actors hold {:.1} B each with their Pids ({:.1} B without); \
-         {count} idle tokio tasks hold {:.1} B each with their senders ({:.1} B without)",
-        rakt.held, rakt.without_handle, baseline.held, baseline.without_handle,
+        "idle_actor: {count} idle actors hold {:.1} B each with their Pids ({:.1} B without), \
+         {:.1} B when they passivate; {count} idle tokio tasks hold {:.1} B each with their \
+         senders ({:.1} B without)",
+        rakt.held, rakt.without_handle, passivating.held, baseline.held, baseline.without_handle,
     );
     memory::report(
         summary,
@@ -68,6 +79,7 @@ fn main() {
         "idle_actor.json",
         &[
             ("rakt_bytes_per_actor", rakt.held),
+            ("rakt_passivating_bytes_per_actor", passivating.held),
             ("baseline_bytes_per_task", baseline.held),
         ],
     );

@@ -27,6 +27,7 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use rakt_actor::SpawnOptions;
 use rakt_benches::memory::{self, Counting, Footprint, SETTLE, live_bytes, within};
 use rakt_benches::support;
 
@@ -171,7 +172,7 @@ fn main() {
     let quick = memory::quick();
     let count = if quick { QUICK_ACTORS } else { ACTORS };
     let rt = support::runtime();
-    let rakt = rt.block_on(memory::rakt_footprint(count));
+    let rakt = rt.block_on(memory::rakt_footprint(count, SpawnOptions::new()));
     let ractor = rt.block_on(on_ractor::footprint(count));
     let kameo = rt.block_on(on_kameo::footprint(count));
     drop(rt);

@@ -19,6 +19,9 @@
 //!   that spawns a fresh worker task on the same channel each time the previous one fails.
 //! - `schedule_100k`: makes 100,000 one-off schedules due in an hour, then cancels them; the
 //!   baseline spawns a tokio task per message that sleeps until it is due, then aborts them.
+//! - `passivate_100k`: spawns 100,000 actors that passivate after 10 ms idle, and waits until
+//!   all have passivated; the baseline spawns 100,000 tokio tasks, each waiting on its own
+//!   channel with its own 10 ms idle timeout, and waits until all have ended.
 //!
 //! The tell and ask workloads live in `rakt_benches::workloads`, because the `peers` bench
 //! measures them again beside actix, ractor and kameo; the others are here.
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::future::join_all;
-use rakt_actor::{Actor, ActorError, Context, Pid, SpawnOptions};
+use rakt_actor::{Actor, ActorError, Context, Passivation, Pid, SpawnOptions};
 use rakt_benches::messages::{Ping, Serve};
 use rakt_benches::support::{self, actor_system, consumer, started, stop, within};
 use rakt_benches::workloads::{ASKS, Idle, TELLS, baseline, rakt};
@@ -46,6 +49,8 @@ const SPAWNS: usize = 100_000;
 const ROUND_TRIPS: u64 = 100_000;
 const RESTARTS: u64 = 10_000;
 const SCHEDULES: usize = 100_000;
+const PASSIVATING: usize = 100_000;
+const PASSIVATE_AFTER: Duration = Duration::from_millis(10);
 
 /// Messages handled by many receivers together, with a signal once `expected` were handled.
 #[derive(Debug)]
@@ -379,6 +384,57 @@ async fn schedule_baseline() -> Duration {
     elapsed
 }
 
+async fn passivate_rakt(names: Arc<[String]>) -> Duration {
+    let system = actor_system();
+    let spawner = system.clone();
+    let options = SpawnOptions::new().passivation(Passivation::AfterIdle(PASSIVATE_AFTER));
+
+    let start = Instant::now();
+    let driver = tokio::spawn(async move {
+        let mut pids = Vec::with_capacity(names.len());
+        for name in names.iter() {
+            let spawned = spawner.spawn_with(name, Idle, options.clone()).await;
+            pids.push(spawned.expect("spawning a passivating actor"));
+        }
+        for stopped in join_all(pids.iter().map(Pid::wait_stopped)).await {
+            stopped.expect("an actor passivates");
+        }
+    });
+    within("every actor passivating", driver)
+        .await
+        .expect("the driver does not panic");
+    let elapsed = start.elapsed();
+
+    stop(system).await;
+    elapsed
+}
+
+/// The same by hand on tokio: a task per actor, with a channel and an idle timeout of its own.
+async fn passivate_baseline() -> Duration {
+    let start = Instant::now();
+    let driver = tokio::spawn(async {
+        let mut senders = Vec::with_capacity(PASSIVATING);
+        let mut tasks = Vec::with_capacity(PASSIVATING);
+        for _ in 0..PASSIVATING {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Ping>();
+            tasks.push(tokio::spawn(async move {
+                while let Ok(Some(ping)) = tokio::time::timeout(PASSIVATE_AFTER, rx.recv()).await {
+                    black_box(ping);
+                }
+            }));
+            senders.push(tx);
+        }
+        for task in tasks {
+            task.await.expect("a task does not panic");
+        }
+        drop(senders);
+    });
+    within("every task timing out", driver)
+        .await
+        .expect("the driver does not panic");
+    start.elapsed()
+}
+
 async fn ping_pong_rakt() -> Duration {
     let system = actor_system();
     let returner = system
@@ -526,10 +582,21 @@ fn schedule_100k(c: &mut Criterion) {
     );
 }
 
+fn passivate_100k(c: &mut Criterion) {
+    let names: Arc<[String]> = (0..PASSIVATING).map(|i| format!("idle-{i}")).collect();
+    versus(
+        c,
+        "passivate_100k",
+        PASSIVATING as u64,
+        || passivate_rakt(names.clone()),
+        passivate_baseline,
+    );
+}
+
 criterion_group! {
     name = benches;
     config = support::config();
     targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k, restart_10k,
-        schedule_100k
+        schedule_100k, passivate_100k
 }
 criterion_main!(benches);

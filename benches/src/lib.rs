@@ -454,7 +454,7 @@ pub mod memory {
     use std::sync::atomic::{AtomicIsize, Ordering};
     use std::time::Duration;
 
-    use rakt_actor::{ActorSystem, Pid};
+    use rakt_actor::{ActorSystem, Pid, SpawnOptions};
 
     use crate::support::{all_started, within_for};
     use crate::workloads::Idle;
@@ -564,9 +564,9 @@ pub mod memory {
         }
     }
 
-    /// Spawns `count` [`Idle`] Rakt actors, waits until each has handled its `PostStart` and
-    /// parked, and measures them with their `Pid`s held.
-    pub async fn rakt_footprint(count: usize) -> Footprint {
+    /// Spawns `count` [`Idle`] Rakt actors with `options`, waits until each has handled its
+    /// `PostStart` and parked, and measures them with their `Pid`s held.
+    pub async fn rakt_footprint(count: usize, options: SpawnOptions) -> Footprint {
         let system = ActorSystem::builder("idle")
             .build()
             .expect("the actor system can be built");
@@ -579,7 +579,7 @@ pub mod memory {
         for name in &names {
             pids.push(
                 system
-                    .spawn(name, Idle)
+                    .spawn_with(name, Idle, options.clone())
                     .await
                     .expect("spawning an idle actor"),
             );

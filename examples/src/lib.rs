@@ -8,4 +8,5 @@
 //! cargo run --example behaviors    # behaviors and the stash
 //! cargo run --example supervision  # directives, backoff, budgets and escalation
 //! cargo run --example scheduling   # one-off, interval and cron schedules
+//! cargo run --example passivation  # idle and message-count passivation, eviction
 //! ```

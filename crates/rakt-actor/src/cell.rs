@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rakt_mailbox::{Lanes, PushError};
@@ -35,6 +35,8 @@ pub(crate) enum SystemMessage {
     Restart(Option<oneshot::Sender<Result<(), String>>>),
     /// An actor this one watches has stopped.
     Terminated(Pid),
+    /// The passivation task asks the actor to passivate; it checks that it should first.
+    Passivate(crate::passivation::PassivationReason),
     /// Bring the actor back from a suspension.
     Reinstate,
     /// A child failed, is suspended, and hands the decision to this actor's supervisor.
@@ -82,6 +84,8 @@ pub(crate) struct Stats {
     pub(crate) stashed: AtomicU32,
     pub(crate) dead_letters: AtomicU64,
     pub(crate) last_latency_ticks: AtomicU64,
+    /// When the actor last handled a message, in raw clock ticks; 0 when not measured yet.
+    pub(crate) last_active_ticks: AtomicU64,
 }
 
 pub(crate) struct ActorCell {
@@ -96,10 +100,10 @@ pub(crate) struct ActorCell {
     terminated: Notify,
     pub(crate) abort: OnceLock<AbortHandle>,
     pub(crate) started_at: Instant,
-    /// How long `pre_start` may take, at spawn and at every restart.
-    pub(crate) init_timeout: Duration,
     /// How many messages the stash holds; 0 when the actor has no stash.
     pub(crate) stash_capacity: u32,
+    /// Whether the passivation task knows this actor, and must forget it when it stops.
+    pub(crate) passivates: bool,
 }
 
 impl ActorCell {
@@ -109,8 +113,8 @@ impl ActorCell {
         system: Arc<SystemShared>,
         parent: Option<Pid>,
         lanes: Lanes<SystemMessage, Envelope>,
-        init_timeout: Duration,
         stash_capacity: u32,
+        passivates: bool,
     ) -> Self {
         Self {
             id,
@@ -120,12 +124,15 @@ impl ActorCell {
             lanes,
             state: AtomicU8::new(state::STARTING),
             relations: Mutex::new(None),
-            stats: Stats::default(),
+            stats: Stats {
+                last_active_ticks: AtomicU64::new(crate::runner::ticks()),
+                ..Stats::default()
+            },
             terminated: Notify::new(),
             abort: OnceLock::new(),
             started_at: Instant::now(),
-            init_timeout,
             stash_capacity,
+            passivates,
         }
     }
 
@@ -233,6 +240,13 @@ impl ActorCell {
         }
     }
 
+    pub(crate) fn has_children(&self) -> bool {
+        self.relations
+            .lock()
+            .as_ref()
+            .is_some_and(|r| !r.children.is_empty())
+    }
+
     pub(crate) fn children(&self) -> Vec<Pid> {
         self.relations
             .lock()
@@ -280,13 +294,14 @@ impl ActorCell {
         }
     }
 
-    /// Records one handled message and how long it took, in raw clock ticks (see
-    /// [`clock`]). Only the actor's own task writes these counters, so plain stores suffice
-    /// where an atomic increment would cost a locked instruction per message.
-    pub(crate) fn record_handled(&self, ticks: u64) {
+    /// Records one handled message, how long it took and when it ended, in raw clock ticks
+    /// (see [`clock`]). Only the actor's own task writes these counters, so plain stores
+    /// suffice where an atomic increment would cost a locked instruction per message.
+    pub(crate) fn record_handled(&self, ticks: u64, now: u64) {
         self.stats
             .last_latency_ticks
             .store(ticks, Ordering::Relaxed);
+        self.stats.last_active_ticks.store(now, Ordering::Relaxed);
         let processed = self.stats.processed.load(Ordering::Relaxed);
         self.stats.processed.store(processed + 1, Ordering::Relaxed);
     }

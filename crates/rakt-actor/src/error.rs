@@ -187,6 +187,12 @@ pub enum SpawnError {
         /// What is wrong.
         reason: String,
     },
+    /// The passivation has a zero idle time or message count.
+    #[error("invalid passivation: {reason}")]
+    InvalidPassivation {
+        /// What is wrong.
+        reason: String,
+    },
     /// A dependency has an empty id, or two have the same.
     #[error("invalid dependency: {reason}")]
     InvalidDependency {
@@ -431,6 +437,18 @@ pub enum SystemError {
     InvalidSupervisor {
         /// The setting's name.
         field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The default passivation has a zero idle time or message count.
+    #[error("invalid default passivation: {reason}")]
+    InvalidPassivation {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The eviction's limit or interval is zero, or its percentage is over 100.
+    #[error("invalid eviction: {reason}")]
+    InvalidEviction {
         /// What is wrong.
         reason: String,
     },

@@ -195,6 +195,13 @@ pub enum Event {
         /// The actor.
         pid: Pid,
     },
+    /// An actor passivated: it stops, and [`Event::ActorStopped`] follows once it has.
+    ActorPassivated {
+        /// The actor.
+        pid: Pid,
+        /// Why.
+        reason: crate::passivation::PassivationReason,
+    },
     /// An actor spawned a child.
     ChildCreated {
         /// The parent.

@@ -161,6 +161,54 @@ impl Pid {
         self.cell.dependencies()
     }
 
+    /// When the actor passivates; [`Passivation::LongLived`] once it has stopped.
+    ///
+    /// [`Passivation::LongLived`]: crate::Passivation::LongLived
+    pub fn passivation(&self) -> crate::Passivation {
+        self.cell
+            .system
+            .passivator
+            .lookup(self.cell.id)
+            .map_or(crate::Passivation::LongLived, |w| w.strategy)
+    }
+
+    /// Holds the actor's passivation and eviction until
+    /// [`resume_passivation`](Self::resume_passivation), for example while it waits on
+    /// something that is not a message (GoAkt's `PausePassivation`). False when the actor
+    /// does not passivate or has stopped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{ActorSystem, FnActor, Passivation, SpawnOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("paused").build()?;
+    /// let idle = SpawnOptions::new().passivation(Passivation::AfterIdle(Duration::from_millis(10)));
+    /// let pid = system.spawn_with("busy-elsewhere", FnActor::new(|_ctx| Ok(())), idle).await?;
+    /// assert!(pid.pause_passivation());
+    /// tokio::time::sleep(Duration::from_millis(50)).await;
+    /// assert!(pid.is_running(), "paused, so not passivated");
+    /// assert!(pid.resume_passivation());
+    /// pid.wait_stopped().await?;
+    ///
+    /// let long_lived = system.spawn_fn("forever", |_ctx| Ok(())).await?;
+    /// assert!(!long_lived.pause_passivation());
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pause_passivation(&self) -> bool {
+        self.cell.system.passivator.set_paused(self.cell.id, true)
+    }
+
+    /// Lets a paused actor passivate again: its idle time starts afresh, and an actor that
+    /// reached its message count while paused passivates now. False when the actor does not
+    /// passivate or has stopped.
+    pub fn resume_passivation(&self) -> bool {
+        self.cell.system.passivator.set_paused(self.cell.id, false)
+    }
+
     /// Counters of this actor.
     pub fn metrics(&self) -> ActorMetrics {
         let stats = &self.cell.stats;
@@ -177,6 +225,12 @@ impl Pid {
                 }),
             ),
             uptime: self.cell.started_at.elapsed(),
+            idle: crate::cell::clock().map_or(Duration::ZERO, |clock| {
+                match stats.last_active_ticks.load(Ordering::Relaxed) {
+                    0 => Duration::ZERO,
+                    stamp => clock.delta(stamp, clock.raw()),
+                }
+            }),
             children: self.cell.children().len(),
             stash_len: stats.stashed.load(Ordering::Relaxed) as usize,
         }
@@ -457,6 +511,9 @@ pub struct ActorMetrics {
     pub last_processing_latency: Duration,
     /// Time since spawn.
     pub uptime: Duration,
+    /// Time since the actor last handled a message, or since spawn when it has handled none;
+    /// zero until the latency clock is calibrated, in the first moments of the process.
+    pub idle: Duration,
     /// Running children.
     pub children: usize,
     /// Messages in the stash.

@@ -16,6 +16,7 @@ use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::context::{Context, LifecycleContext};
 use crate::error::ActorError;
 use crate::event::{DeadLetterReason, Event};
+use crate::passivation::PassivationReason;
 use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::supervision::{Directive, Escalated, History, Strategy, Supervisor};
@@ -24,29 +25,35 @@ use crate::system::run_pre_start;
 /// Makes fresh actor states: the first at spawn, another at every restart.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
 
-/// What an actor keeps for its supervision beyond its state. Boxed, and only allocated for an
-/// actor spawned with a factory or its own supervisor, or once it first fails, so that the
-/// others pay one word for it.
-pub(crate) struct Supervision<A> {
+/// What an actor keeps beyond its state and its cell: how it is supervised, restarted and
+/// passivated, and its failure history. Boxed, and only allocated for an actor spawned with
+/// any of these settings, or once it first fails, so that the others pay one word for it.
+pub(crate) struct Spec<A> {
     /// Fresh states for restarts; without one, a restart keeps the state it has.
     pub(crate) factory: Option<Factory<A>>,
     /// The actor's own supervisor; without one, the system's default decides.
     pub(crate) supervisor: Option<Supervisor>,
+    /// How long `pre_start` may take at a restart; without it, the system's setting.
+    pub(crate) init_timeout: Option<std::time::Duration>,
+    /// The processed count at which the actor passivates; `u64::MAX` for none.
+    pub(crate) message_limit: u64,
     pub(crate) history: History,
 }
 
-impl<A> Default for Supervision<A> {
+impl<A> Default for Spec<A> {
     fn default() -> Self {
         Self {
             factory: None,
             supervisor: None,
+            init_timeout: None,
+            message_limit: u64::MAX,
             history: History::default(),
         }
     }
 }
 
-/// The supervision of an actor, lazily boxed.
-type Supervised<A> = Option<Box<Supervision<A>>>;
+/// The spec of an actor, lazily boxed.
+pub(crate) type Specced<A> = Option<Box<Spec<A>>>;
 
 /// How the actor leaves its loop, which decides the fate of queued messages.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -81,11 +88,9 @@ pub(crate) fn is_current(cell: &Arc<ActorCell>) -> bool {
 }
 
 /// Runs the actor's loop, marked as its own task.
-pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A, supervision: Supervised<A>) {
+pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A, spec: Specced<A>) {
     let me = Arc::as_ptr(&cell) as usize;
-    CURRENT_ACTOR
-        .scope(me, run_loop(cell, actor, supervision))
-        .await;
+    CURRENT_ACTOR.scope(me, run_loop(cell, actor, spec)).await;
 }
 
 /// The hot path (waiting, handling a user message) stays inline in the task; rarer paths
@@ -95,7 +100,7 @@ pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A, supervision: S
 /// One [`Context`] lives as long as the loop and each message is loaded into it, and the
 /// handler's future is awaited right here rather than inside a helper's future: building and
 /// moving a context and a helper future per message cost more than handling a small message.
-async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervised<A>) {
+async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<A>) {
     let pid = Pid::from_cell(cell.clone());
     let mut ctx = Context::new(&cell, &pid);
     if let Some(failure) = handle(&mut ctx, &mut actor, post_start()).await {
@@ -137,7 +142,7 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervis
                         }
                     };
                     let now = ticks();
-                    cell.record_handled(elapsed(stamp, now));
+                    cell.record_handled(elapsed(stamp, now), now);
                     stamp = now;
                     if let Some(failure) = ctx.conclude(outcome) {
                         let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, None);
@@ -145,6 +150,13 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervis
                             break exit;
                         }
                         stamp = ticks();
+                    }
+                }
+                if let Some(spec) = &mut sv {
+                    if cell.stats.processed.load(Ordering::Relaxed) >= spec.message_limit
+                        && message_limit_reached(&ctx, spec)
+                    {
+                        break Exit::Graceful;
                     }
                 }
                 // Each message spends tokio's cooperative budget, as a channel receive does,
@@ -185,6 +197,11 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervis
             }
             // Only a suspended actor has anything to reinstate.
             Next::System(SystemMessage::Reinstate) => {}
+            Next::System(SystemMessage::Passivate(reason)) => {
+                if passivate(&ctx, reason) {
+                    break Exit::Graceful;
+                }
+            }
             Next::System(SystemMessage::Escalated(child, error)) => {
                 // A child reinstated or stopped meanwhile needs no decision any more.
                 if child.cell().state() == state::SUSPENDED {
@@ -199,6 +216,35 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Supervis
         }
     };
     Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
+}
+
+/// Whether the actor, asked to passivate for `reason`, does; if so, it says so on the event
+/// stream and stops gracefully.
+#[cold]
+#[inline(never)]
+fn passivate<A: Actor>(ctx: &Context<'_, A>, reason: PassivationReason) -> bool {
+    let cell = ctx.cell();
+    if !crate::passivation::confirm(cell, reason, ctx.has_unstashed()) {
+        return false;
+    }
+    tracing::debug!(actor = %ctx.pid(), %reason, "actor passivated");
+    cell.system.events.publish(Event::ActorPassivated {
+        pid: ctx.pid().clone(),
+        reason,
+    });
+    true
+}
+
+/// The actor handled its passivation's message count: it passivates, unless its passivation
+/// is paused; then it waits for the resume, which asks again.
+#[cold]
+#[inline(never)]
+fn message_limit_reached<A: Actor>(ctx: &Context<'_, A>, spec: &mut Spec<A>) -> bool {
+    if passivate(ctx, PassivationReason::MessageLimit) {
+        return true;
+    }
+    spec.message_limit = u64::MAX;
+    false
 }
 
 /// A handler's future, with a panic caught as a failure.
@@ -235,7 +281,7 @@ fn next_message<A: Actor>(ctx: &mut Context<'_, A>) -> Option<Next<SystemMessage
 
 /// The latency clock's raw reading, or 0 until the clock is calibrated.
 #[inline]
-fn ticks() -> u64 {
+pub(crate) fn ticks() -> u64 {
     crate::cell::clock().map_or(0, quanta::Clock::raw)
 }
 
@@ -284,7 +330,8 @@ async fn handle<A: Actor>(
         None => guarded(async { actor.receive(ctx).await }).await,
         Some(behavior) => guarded(async { behavior(actor, ctx).await }).await,
     };
-    ctx.cell().record_handled(elapsed(started, ticks()));
+    let now = ticks();
+    ctx.cell().record_handled(elapsed(started, now), now);
     ctx.conclude(outcome)
 }
 
@@ -296,7 +343,7 @@ async fn handle<A: Actor>(
 async fn supervise<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-    sv: &mut Supervised<A>,
+    sv: &mut Specced<A>,
     mut failure: ActorError,
     mut cause: Option<Pid>,
 ) -> Result<(), Exit> {
@@ -407,7 +454,7 @@ async fn supervise<A: Actor>(
 async fn restart_and_ack<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-    sv: &mut Supervised<A>,
+    sv: &mut Specced<A>,
     ack: Option<Ack>,
 ) -> Result<(), Exit> {
     let outcome = restart(ctx, actor, sv).await;
@@ -515,6 +562,8 @@ async fn wait_suspended<A: Actor>(
                 SystemMessage::Kill => break 'wait Wake::Exit(Exit::Kill),
                 SystemMessage::Restart(ack) => break 'wait Wake::Restart(ack),
                 SystemMessage::Reinstate => break 'wait Wake::Reinstated,
+                // A suspended actor is not passivated; it is asked again later.
+                SystemMessage::Passivate(_) => crate::passivation::refuse(cell),
                 later @ (SystemMessage::Terminated(_) | SystemMessage::Escalated(..)) => {
                     deferred.push(later);
                 }
@@ -552,7 +601,7 @@ async fn wait_suspended<A: Actor>(
 async fn restart<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-    sv: &Supervised<A>,
+    sv: &Specced<A>,
 ) -> Result<(), RestartFailure> {
     let cell = ctx.cell();
     let pid = ctx.pid().clone();
@@ -574,8 +623,12 @@ async fn restart<A: Actor>(
             Err(panic) => return Err(Broken(ActorError::from_panic(panic))),
         }
     }
-    let retries = cell.system.config.init_retries;
-    run_pre_start(actor, &pid, cell.init_timeout, retries)
+    let config = &cell.system.config;
+    let timeout = sv
+        .as_ref()
+        .and_then(|s| s.init_timeout)
+        .unwrap_or(config.init_timeout);
+    run_pre_start(actor, &pid, timeout, config.init_retries)
         .await
         .map_err(|error| Broken(ActorError::msg(error)))?;
     let restarts = cell.stats.restarts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -688,6 +741,9 @@ pub(crate) fn finish(cell: &Arc<ActorCell>, pid: &Pid) {
         return;
     };
     cell.system.registry.remove(&cell.name, cell.id);
+    if cell.passivates {
+        cell.system.passivator.remove(cell.id);
+    }
     if let Some(parent) = &cell.parent {
         parent.cell().remove_child(pid);
     }

@@ -25,9 +25,10 @@ use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscriptio
 use crate::extension::Extensions;
 use crate::mailbox::MailboxConfig;
 use crate::message::Message;
+use crate::passivation::{Eviction, Passivation, Passivator};
 use crate::payload::Payload;
 use crate::pid::Pid;
-use crate::runner::{self, Factory, Supervision};
+use crate::runner::{self, Factory, Spec};
 use crate::scheduler::{
     Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef, Scheduler, WallClock,
 };
@@ -53,6 +54,8 @@ pub(crate) struct Config {
     pub(crate) guardian_supervisor: Supervisor,
     /// Run by `stop` before the actors stop, sorted by their order.
     pub(crate) shutdown_hooks: Vec<ShutdownHook>,
+    /// The passivation of actors spawned without one.
+    pub(crate) default_passivation: Passivation,
 }
 
 pub(crate) struct SystemShared {
@@ -61,6 +64,7 @@ pub(crate) struct SystemShared {
     pub(crate) registry: Registry,
     pub(crate) events: Arc<EventStream>,
     pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) passivator: Arc<Passivator>,
     pub(crate) runtime: tokio::runtime::Handle,
     state: AtomicU8,
     next_id: AtomicU64,
@@ -110,6 +114,7 @@ impl Drop for SystemShared {
         // not dropped until `stop`.)
         self.asks.shutdown();
         self.scheduler.close();
+        self.passivator.close();
     }
 }
 
@@ -175,7 +180,7 @@ impl Registry {
             .collect()
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
 }
@@ -198,6 +203,7 @@ pub struct SpawnOptions {
     stash_capacity: Option<usize>,
     supervisor: Option<Supervisor>,
     dependencies: Vec<Arc<dyn Dependency>>,
+    passivation: Option<Passivation>,
 }
 
 impl SpawnOptions {
@@ -267,6 +273,39 @@ impl SpawnOptions {
         self
     }
 
+    /// When the actor passivates, instead of the system's
+    /// [default](ActorSystemBuilder::default_passivation); see [`Passivation`]. A zero idle
+    /// time or message count makes the spawn fail with [`SpawnError::InvalidPassivation`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{ActorSystem, Event, FnActor, Passivation, PassivationReason, SpawnOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("sessions").build()?;
+    /// let mut events = system.subscribe();
+    /// let idle = Passivation::AfterIdle(Duration::from_millis(50));
+    /// let options = SpawnOptions::new().passivation(idle);
+    /// let session = system.spawn_with("session", FnActor::new(|_ctx| Ok(())), options).await?;
+    /// assert_eq!(session.passivation(), idle);
+    /// loop {
+    ///     if let Some(Event::ActorPassivated { pid, reason }) = events.recv().await {
+    ///         assert_eq!((pid.name(), reason), ("session", PassivationReason::Idle));
+    ///         break;
+    ///     }
+    /// }
+    /// session.wait_stopped().await?;
+    /// assert_eq!(system.actor_count(), 0);
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn passivation(mut self, passivation: Passivation) -> Self {
+        self.passivation = Some(passivation);
+        self
+    }
+
     /// Injects a dependency, kept across restarts; see [`Dependency`]. Ids must be non-empty
     /// and distinct, else the spawn fails with [`SpawnError::InvalidDependency`].
     pub fn dependency(mut self, dependency: impl Dependency) -> Self {
@@ -308,6 +347,8 @@ pub struct ActorSystemBuilder {
     guardian_supervisor: Supervisor,
     clock: Clock,
     shutdown_hooks: Vec<ShutdownHook>,
+    default_passivation: Passivation,
+    eviction: Option<Eviction>,
     extensions: Extensions,
     /// The type of the first extension registered twice, reported by `build`.
     duplicate_extension: Option<&'static str>,
@@ -437,6 +478,39 @@ impl ActorSystemBuilder {
         self
     }
 
+    /// The passivation of actors spawned without one: [`Passivation::LongLived`], so that an
+    /// actor lives until it is stopped. GoAkt passivates every actor after two idle minutes;
+    /// `Passivation::AfterIdle(Duration::from_secs(120))` does the same here. A zero idle
+    /// time or message count makes `build` fail with [`SystemError::InvalidPassivation`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rakt_actor::{ActorSystem, Passivation};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("like-goakt")
+    ///     .default_passivation(Passivation::AfterIdle(Duration::from_secs(120)))
+    ///     .build()?;
+    /// let worker = system.spawn_fn("worker", |_ctx| Ok(())).await?;
+    /// assert_eq!(worker.passivation(), Passivation::AfterIdle(Duration::from_secs(120)));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn default_passivation(mut self, passivation: Passivation) -> Self {
+        self.default_passivation = passivation;
+        self
+    }
+
+    /// Limits the live actors by evicting some (GoAkt's `WithEvictionStrategy`); see
+    /// [`Eviction`]. No limit by default. Invalid settings make `build` fail with
+    /// [`SystemError::InvalidEviction`].
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.eviction = Some(eviction);
+        self
+    }
+
     /// Checks the settings and starts the system on the current tokio runtime.
     pub fn build(self) -> Result<ActorSystem, SystemError> {
         validate_name(&self.name)?;
@@ -458,6 +532,14 @@ impl ActorSystemBuilder {
         for hook in &self.shutdown_hooks {
             hook.validate()
                 .map_err(|reason| SystemError::InvalidShutdownHook { reason })?;
+        }
+        self.default_passivation
+            .validate()
+            .map_err(|reason| SystemError::InvalidPassivation { reason })?;
+        if let Some(eviction) = &self.eviction {
+            eviction
+                .validate()
+                .map_err(|reason| SystemError::InvalidEviction { reason })?;
         }
         let mut shutdown_hooks = self.shutdown_hooks;
         // Stable: hooks of equal order keep the order they were added in.
@@ -487,10 +569,12 @@ impl ActorSystemBuilder {
                 default_supervisor: self.default_supervisor,
                 guardian_supervisor: self.guardian_supervisor,
                 shutdown_hooks,
+                default_passivation: self.default_passivation,
             },
             registry: Registry::new(),
             events: Arc::new(EventStream::new()),
             scheduler: Scheduler::new(WallClock::start(self.clock)),
+            passivator: Passivator::new(self.eviction),
             runtime,
             state: AtomicU8::new(RUNNING),
             next_id: AtomicU64::new(1),
@@ -506,6 +590,10 @@ impl ActorSystemBuilder {
         let _ = shared.anchor.set(handle.abort_handle());
         shared.runtime.spawn(shared.asks.clone().run());
         shared.runtime.spawn(shared.scheduler.clone().run());
+        let passivator = shared.passivator.clone();
+        shared
+            .runtime
+            .spawn(passivator.run(Arc::downgrade(&shared)));
         Ok(ActorSystem { shared })
     }
 }
@@ -555,6 +643,8 @@ impl ActorSystem {
             guardian_supervisor: Supervisor::new(),
             clock: Clock::system(),
             shutdown_hooks: Vec::new(),
+            default_passivation: Passivation::LongLived,
+            eviction: None,
             extensions: Extensions::default(),
             duplicate_extension: None,
         }
@@ -873,8 +963,9 @@ impl ActorSystem {
                 }
             }
         }
-        // Nothing scheduled is delivered to actors that are stopping.
+        // Nothing scheduled is delivered to actors that are stopping, and none passivates.
         shared.scheduler.close();
+        shared.passivator.close();
         let timeout = shared.config.shutdown_timeout;
         let deadline = deadline_after(timeout);
         let top: Vec<Pid> = shared
@@ -919,6 +1010,7 @@ impl ActorSystem {
         }
         shared.asks.shutdown();
         shared.scheduler.close();
+        shared.passivator.close();
         shared.events.close();
         if leftovers.is_empty() {
             Ok(())
@@ -1008,12 +1100,29 @@ pub(crate) async fn spawn_actor<A: Actor>(
             }
         }
     };
-    let supervision = match (factory, options.supervisor) {
-        (None, None) => None,
-        (factory, supervisor) => Some(Box::new(Supervision {
+    let passivation = options
+        .passivation
+        .unwrap_or(shared.config.default_passivation);
+    passivation
+        .validate()
+        .map_err(|reason| SpawnError::InvalidPassivation { reason })?;
+    let message_limit = match passivation {
+        Passivation::AfterMessages(limit) => Some(limit),
+        _ => None,
+    };
+    let spec = match (
+        factory,
+        options.supervisor,
+        options.init_timeout,
+        message_limit,
+    ) {
+        (None, None, None, None) => None,
+        (factory, supervisor, init_timeout, message_limit) => Some(Box::new(Spec {
             factory,
             supervisor,
-            ..Supervision::default()
+            init_timeout,
+            message_limit: message_limit.unwrap_or(u64::MAX),
+            ..Spec::default()
         })),
     };
     // Checked before the mailbox is built, which may allocate its whole capacity.
@@ -1040,8 +1149,8 @@ pub(crate) async fn spawn_actor<A: Actor>(
         shared.clone(),
         parent.cloned(),
         lanes,
-        timeout,
         stash_capacity,
+        passivation.passivates(),
     ));
     cell.set_dependencies(options.dependencies);
     let pid = Pid::from_cell(cell.clone());
@@ -1070,9 +1179,10 @@ pub(crate) async fn spawn_actor<A: Actor>(
         return Err(error);
     }
     cell.set_running();
-    let handle = shared
-        .runtime
-        .spawn(runner::run(cell.clone(), actor, supervision));
+    if passivation.passivates() {
+        shared.passivator.register(&cell, passivation);
+    }
+    let handle = shared.runtime.spawn(runner::run(cell.clone(), actor, spec));
     // Set once, right after creation, so it cannot already hold a value.
     let _ = cell.abort.set(handle.abort_handle());
     if shared.events.has_subscribers() {
