@@ -9,4 +9,5 @@
 //! cargo run --example supervision  # directives, backoff, budgets and escalation
 //! cargo run --example scheduling   # one-off, interval and cron schedules
 //! cargo run --example passivation  # idle and message-count passivation, eviction
+//! cargo run --example reentrancy   # requests answered in continuations, both modes
 //! ```

@@ -175,6 +175,31 @@ impl Future for AskWait {
     }
 }
 
+impl AskWait {
+    /// The outcome, once decided; `None` while pending. Takes the reply.
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        let slot = &self.slot;
+        if slot.is_pending() {
+            return None;
+        }
+        Some(match slot.state.load(Ordering::Acquire) {
+            REPLIED => match slot.reply.lock().take() {
+                Some(reply) => Outcome::Replied(reply),
+                None => Outcome::NoReply,
+            },
+            TIMED_OUT => Outcome::TimedOut,
+            _ => Outcome::NoReply,
+        })
+    }
+
+    /// Makes the decision wake `waker` instead of a polling future; true when the ask is
+    /// decided already, and nothing will wake it.
+    pub(crate) fn register(&self, waker: &std::task::Waker) -> bool {
+        self.slot.waker.register(waker);
+        !self.slot.is_pending()
+    }
+}
+
 impl Drop for AskWait {
     fn drop(&mut self) {
         // If still pending, the asker gives up; otherwise the outcome stands, and one load

@@ -61,6 +61,8 @@ pub(crate) struct Extras<A> {
     pub(crate) stash: VecDeque<Envelope>,
     /// Messages given back with `unstash`, handled before the mailbox's user messages.
     pub(crate) unstashed: VecDeque<Envelope>,
+    /// The requests of a reentrant actor; `None` when its reentrancy is off.
+    pub(crate) requests: Option<crate::reentrancy::Requests<A>>,
 }
 
 impl<A> Default for Extras<A> {
@@ -69,6 +71,7 @@ impl<A> Default for Extras<A> {
             behaviors: Vec::new(),
             stash: VecDeque::new(),
             unstashed: VecDeque::new(),
+            requests: None,
         }
     }
 }
@@ -78,12 +81,20 @@ impl<A> Extras<A> {
     /// are given back, behind those already given back, rather than lost.
     pub(crate) fn restart(&mut self) {
         self.behaviors.clear();
+        // Requests of the old incarnation are cancelled; what they held comes first.
+        if let Some(requests) = self.requests.as_mut() {
+            let held = requests.abandon();
+            self.unstashed.extend(held);
+        }
         let stashed = std::mem::take(&mut self.stash);
         self.unstashed.extend(stashed);
     }
 
     /// Whether nothing is kept, so the box can go.
     pub(crate) fn is_empty(&self) -> bool {
-        self.behaviors.is_empty() && self.stash.is_empty() && self.unstashed.is_empty()
+        self.behaviors.is_empty()
+            && self.stash.is_empty()
+            && self.unstashed.is_empty()
+            && self.requests.is_none()
     }
 }

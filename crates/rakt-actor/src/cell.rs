@@ -35,6 +35,8 @@ pub(crate) enum SystemMessage {
     Restart(Option<oneshot::Sender<Result<(), String>>>),
     /// An actor this one watches has stopped.
     Terminated(Pid),
+    /// A request of this actor completed: run its continuation.
+    Reply(u64, Result<Payload, AskError>),
     /// The passivation task asks the actor to passivate; it checks that it should first.
     Passivate(crate::passivation::PassivationReason),
     /// Bring the actor back from a suspension.

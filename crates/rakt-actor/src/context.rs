@@ -80,6 +80,17 @@ impl<'a, A: Actor> Context<'a, A> {
             sender,
             reply,
         } = envelope;
+        if let Some(requests) = self.extras.as_mut().and_then(|e| e.requests.as_mut()) {
+            if requests.is_holding() {
+                // A `StashNonReentrant` request is in flight: user messages wait for it.
+                requests.held.push_back(Envelope {
+                    message,
+                    sender,
+                    reply,
+                });
+                return false;
+            }
+        }
         if reply.as_ref().is_some_and(ReplyTo::is_closed) {
             self.cell.dead_letter(
                 Envelope {
@@ -255,6 +266,117 @@ impl<'a, A: Actor> Context<'a, A> {
             Some(self.pid.clone()),
             crate::pid::decode_typed::<R>,
         )
+    }
+
+    /// Asks `to` without waiting: `continuation` runs later in this actor's own task, with
+    /// the reply, an error or a timeout, while the actor handles its other messages as its
+    /// [`ReentrancyMode`](crate::ReentrancyMode) says (GoAkt's `Request`). The actor needs a
+    /// reentrancy mode other than `Off`, from
+    /// [`SpawnOptions::reentrancy`](crate::SpawnOptions::reentrancy).
+    ///
+    /// A continuation never runs beside a handler: it is a message of its own. Two actors
+    /// that request from each other do not deadlock, as two that ask each other would.
+    ///
+    /// ```
+    /// use rakt_actor::{
+    ///     Actor, ActorError, ActorSystem, Context, Reentrancy, ReentrancyMode, SpawnOptions,
+    /// };
+    /// use rakt_proto::v1::{PostStart, StatusFailure as Text};
+    ///
+    /// /// Asks the upper-caser for a word, and passes the answer to its own asker.
+    /// struct Coordinator {
+    ///     upper: rakt_actor::Pid,
+    /// }
+    ///
+    /// impl Actor for Coordinator {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if let Some(word) = ctx.take_message::<Text>() {
+    ///             let asker = ctx.defer_reply();
+    ///             let upper = self.upper.clone();
+    ///             ctx.request::<Text, _>(&upper, word).then(move |_me, _ctx, reply| {
+    ///                 if let Some(asker) = asker {
+    ///                     match reply {
+    ///                         Ok(text) => asker.respond(text),
+    ///                         Err(error) => asker.fail(error),
+    ///                     }
+    ///                 }
+    ///                 Ok(())
+    ///             })?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("requests").build()?;
+    /// let upper = system
+    ///     .spawn_fn("upper", |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             ctx.respond(Text { error: text.error.to_uppercase() });
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let reentrant = SpawnOptions::new().reentrancy(Reentrancy::new(ReentrancyMode::AllowAll));
+    /// let coordinator = system.spawn_with("coordinator", Coordinator { upper }, reentrant).await?;
+    /// let reply: Text = coordinator.ask(Text { error: "hello".into() }).await?;
+    /// assert_eq!(reply.error, "HELLO");
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn request<'c, R: Message, M: Message>(
+        &'c mut self,
+        to: &'c Pid,
+        message: M,
+    ) -> crate::reentrancy::Request<'c, 'a, A, R> {
+        crate::reentrancy::Request::new(self, to, Payload::new(message))
+    }
+
+    /// Takes the asker's side of the current message, to answer it later, from a
+    /// continuation or another task; see [`Responder`](crate::Responder). `None` when the
+    /// message is not an ask, or its reply was already given or taken. The handler's own
+    /// [`respond`](Self::respond) then goes to the sender instead.
+    pub fn defer_reply(&mut self) -> Option<crate::reentrancy::Responder> {
+        let reply = self.reply.take()?;
+        Some(crate::reentrancy::Responder::new(reply, self.pid.clone()))
+    }
+
+    /// The actor's requests, when its reentrancy is on.
+    pub(crate) fn requests(&mut self) -> Option<&mut crate::reentrancy::Requests<A>> {
+        self.extras.as_mut()?.requests.as_mut()
+    }
+
+    /// Turns requests on, for an actor spawned with a reentrancy mode.
+    pub(crate) fn enable_requests(&mut self, config: crate::Reentrancy) {
+        self.extras().requests = Some(crate::reentrancy::Requests::new(config));
+    }
+
+    /// The continuation of request `id`, now complete; frees the user messages it held when
+    /// it was the last to hold them. `None` when the request was cancelled.
+    pub(crate) fn complete_request(
+        &mut self,
+        id: u64,
+    ) -> Option<crate::reentrancy::Continuation<A>> {
+        let extras = self.extras.as_mut()?;
+        let requests = extras.requests.as_mut()?;
+        let (continuation, released) = requests.complete(id)?;
+        if released {
+            let held = std::mem::take(&mut requests.held);
+            extras.unstashed.extend(held);
+        }
+        Some(continuation)
+    }
+
+    /// Cancels the requests in flight of a stopping actor, and gives back what they held.
+    pub(crate) fn abandon_requests(&mut self) {
+        if let Some(extras) = self.extras.as_mut() {
+            if let Some(requests) = extras.requests.as_mut() {
+                let held = requests.abandon();
+                extras.unstashed.extend(held);
+            }
+        }
     }
 
     /// Sends the current message on to `to`, keeping its original sender, and its asker
@@ -595,9 +717,13 @@ impl<A> Drop for Context<'_, A> {
     fn drop(&mut self) {
         if let Some(extras) = self.extras.take() {
             let Extras {
-                stash, unstashed, ..
+                stash,
+                unstashed,
+                requests,
+                ..
             } = *extras;
-            for envelope in unstashed.into_iter().chain(stash) {
+            let held = requests.map(|mut r| r.abandon()).unwrap_or_default();
+            for envelope in unstashed.into_iter().chain(stash).chain(held) {
                 self.cell
                     .dead_letter(envelope, DeadLetterReason::ActorKilled);
             }

@@ -187,6 +187,12 @@ pub enum SpawnError {
         /// What is wrong.
         reason: String,
     },
+    /// The reentrancy has an in-flight limit of zero.
+    #[error("invalid reentrancy: {reason}")]
+    InvalidReentrancy {
+        /// What is wrong.
+        reason: String,
+    },
     /// The passivation has a zero idle time or message count.
     #[error("invalid passivation: {reason}")]
     InvalidPassivation {
@@ -333,6 +339,12 @@ pub enum AskError {
         name: String,
         /// The failure, rendered as text.
         error: String,
+    },
+    /// The request was cancelled before its reply arrived.
+    #[error("the request to actor {name:?} was cancelled")]
+    Cancelled {
+        /// The receiver's name.
+        name: String,
     },
     /// The reply was not of the expected type.
     #[error("expected a reply of type {expected}, got {actual}")]

@@ -1,6 +1,6 @@
 //! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, supervision,
 //! dead letters, the event stream, behaviors, the stash, the scheduler, passivation and
-//! eviction, and system extensions, in one process, with no network code.
+//! eviction, reentrant requests, and system extensions, in one process, with no network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
@@ -57,6 +57,7 @@ mod message;
 mod passivation;
 mod payload;
 mod pid;
+mod reentrancy;
 mod runner;
 mod scheduler;
 mod shutdown;
@@ -78,6 +79,7 @@ pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
 pub use passivation::{Eviction, EvictionPolicy, Passivation, PassivationReason};
 pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
+pub use reentrancy::{Reentrancy, ReentrancyMode, Request, RequestError, RequestRef, Responder};
 pub use scheduler::{Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef};
 pub use shutdown::{HookFailure, ShutdownHook};
 pub use supervision::{Backoff, Directive, Escalated, Strategy, Supervisor};

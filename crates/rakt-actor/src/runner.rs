@@ -37,6 +37,8 @@ pub(crate) struct Spec<A> {
     pub(crate) init_timeout: Option<std::time::Duration>,
     /// The processed count at which the actor passivates; `u64::MAX` for none.
     pub(crate) message_limit: u64,
+    /// The actor's reentrancy, when it makes requests.
+    pub(crate) reentrancy: Option<crate::Reentrancy>,
     pub(crate) history: History,
 }
 
@@ -47,6 +49,7 @@ impl<A> Default for Spec<A> {
             supervisor: None,
             init_timeout: None,
             message_limit: u64::MAX,
+            reentrancy: None,
             history: History::default(),
         }
     }
@@ -103,6 +106,9 @@ pub(crate) async fn run<A: Actor>(cell: Arc<ActorCell>, actor: A, spec: Specced<
 async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<A>) {
     let pid = Pid::from_cell(cell.clone());
     let mut ctx = Context::new(&cell, &pid);
+    if let Some(reentrancy) = sv.as_ref().and_then(|s| s.reentrancy) {
+        ctx.enable_requests(reentrancy);
+    }
     if let Some(failure) = handle(&mut ctx, &mut actor, post_start()).await {
         if let Err(exit) = Box::pin(supervise(&mut ctx, &mut actor, &mut sv, failure, None)).await {
             Box::pin(terminate(&mut ctx, &mut actor, exit)).await;
@@ -202,6 +208,15 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                     break Exit::Graceful;
                 }
             }
+            Next::System(SystemMessage::Reply(id, reply)) => {
+                if let Some(failure) = continue_request(&mut ctx, &mut actor, id, reply) {
+                    let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, None);
+                    if let Err(exit) = Box::pin(supervised).await {
+                        break exit;
+                    }
+                }
+                stamp = ticks();
+            }
             Next::System(SystemMessage::Escalated(child, error)) => {
                 // A child reinstated or stopped meanwhile needs no decision any more.
                 if child.cell().state() == state::SUSPENDED {
@@ -245,6 +260,32 @@ fn message_limit_reached<A: Actor>(ctx: &Context<'_, A>, spec: &mut Spec<A>) -> 
     }
     spec.message_limit = u64::MAX;
     false
+}
+
+/// Runs the continuation of request `id`; returns its failure, if it failed. A reply to a
+/// request that was cancelled meanwhile (by a restart) is a dead letter.
+#[cold]
+#[inline(never)]
+fn continue_request<A: Actor>(
+    ctx: &mut Context<'_, A>,
+    actor: &mut A,
+    id: u64,
+    reply: Result<Payload, crate::error::AskError>,
+) -> Option<ActorError> {
+    let cell = ctx.cell();
+    let Some(continuation) = ctx.complete_request(id) else {
+        if let Ok(reply) = reply {
+            cell.system
+                .dead_letter(None, &cell.name, reply, DeadLetterReason::AskerGone);
+        }
+        return None;
+    };
+    let started = ticks();
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| continuation(actor, ctx, reply)))
+        .unwrap_or_else(|panic| Err(ActorError::from_panic(panic)));
+    let now = ticks();
+    cell.record_handled(elapsed(started, now), now);
+    ctx.conclude(outcome)
 }
 
 /// A handler's future, with a panic caught as a failure.
@@ -564,7 +605,9 @@ async fn wait_suspended<A: Actor>(
                 SystemMessage::Reinstate => break 'wait Wake::Reinstated,
                 // A suspended actor is not passivated; it is asked again later.
                 SystemMessage::Passivate(_) => crate::passivation::refuse(cell),
-                later @ (SystemMessage::Terminated(_) | SystemMessage::Escalated(..)) => {
+                later @ (SystemMessage::Terminated(_)
+                | SystemMessage::Escalated(..)
+                | SystemMessage::Reply(..)) => {
                     deferred.push(later);
                 }
             }
@@ -664,6 +707,8 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
     let pid = ctx.pid().clone();
     let children = cell.begin_stopping();
     cell.lanes.close_user();
+    // Requests in flight are cancelled; the user messages they held are queued first.
+    ctx.abandon_requests();
     // Messages given back from the stash come before the mailbox's, as while running; those
     // still stashed when the drain ends are dead letters.
     loop {
@@ -677,6 +722,14 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
                 }
                 Next::System(SystemMessage::Terminated(gone)) => {
                     cell.remove_watching(&gone);
+                }
+                Next::System(SystemMessage::Reply(_, Ok(reply))) => {
+                    cell.system.dead_letter(
+                        None,
+                        &cell.name,
+                        reply,
+                        DeadLetterReason::ActorStopped,
+                    );
                 }
                 Next::System(_) => {}
                 Next::User(envelope) => match exit {
@@ -772,6 +825,10 @@ pub(crate) fn finish(cell: &Arc<ActorCell>, pid: &Pid) {
             Next::User(envelope) => cell.dead_letter(envelope, DeadLetterReason::ActorStopped),
             Next::System(SystemMessage::Restart(Some(ack))) => {
                 let _ = ack.send(Err("the actor has stopped".to_owned()));
+            }
+            Next::System(SystemMessage::Reply(_, Ok(reply))) => {
+                cell.system
+                    .dead_letter(None, &cell.name, reply, DeadLetterReason::ActorStopped);
             }
             Next::System(_) => {}
         }

@@ -204,6 +204,7 @@ pub struct SpawnOptions {
     supervisor: Option<Supervisor>,
     dependencies: Vec<Arc<dyn Dependency>>,
     passivation: Option<Passivation>,
+    reentrancy: Option<crate::Reentrancy>,
 }
 
 impl SpawnOptions {
@@ -303,6 +304,22 @@ impl SpawnOptions {
     /// ```
     pub fn passivation(mut self, passivation: Passivation) -> Self {
         self.passivation = Some(passivation);
+        self
+    }
+
+    /// Lets the actor make requests (see [`Context::request`](crate::Context::request)): asks
+    /// that do not block its mailbox, answered in continuations. Off by default. An
+    /// in-flight limit of zero makes the spawn fail with [`SpawnError::InvalidReentrancy`].
+    ///
+    /// ```
+    /// use rakt_actor::{Reentrancy, ReentrancyMode, SpawnOptions};
+    ///
+    /// let options = SpawnOptions::new()
+    ///     .reentrancy(Reentrancy::new(ReentrancyMode::StashNonReentrant).max_in_flight(16));
+    /// # let _ = options;
+    /// ```
+    pub fn reentrancy(mut self, reentrancy: crate::Reentrancy) -> Self {
+        self.reentrancy = Some(reentrancy);
         self
     }
 
@@ -1110,18 +1127,22 @@ pub(crate) async fn spawn_actor<A: Actor>(
         Passivation::AfterMessages(limit) => Some(limit),
         _ => None,
     };
-    let spec = match (
-        factory,
-        options.supervisor,
-        options.init_timeout,
-        message_limit,
-    ) {
-        (None, None, None, None) => None,
-        (factory, supervisor, init_timeout, message_limit) => Some(Box::new(Spec {
+    if let Some(reentrancy) = &options.reentrancy {
+        reentrancy
+            .validate()
+            .map_err(|reason| SpawnError::InvalidReentrancy { reason })?;
+    }
+    let reentrancy = options
+        .reentrancy
+        .filter(|r| r.mode() != crate::ReentrancyMode::Off);
+    let spec = match (factory, options.supervisor, options.init_timeout) {
+        (None, None, None) if message_limit.is_none() && reentrancy.is_none() => None,
+        (factory, supervisor, init_timeout) => Some(Box::new(Spec {
             factory,
             supervisor,
             init_timeout,
             message_limit: message_limit.unwrap_or(u64::MAX),
+            reentrancy,
             ..Spec::default()
         })),
     };
