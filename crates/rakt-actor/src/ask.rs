@@ -192,10 +192,14 @@ impl AskWait {
         })
     }
 
-    /// Makes the decision wake `waker` instead of a polling future; true when the ask is
-    /// decided already, and nothing will wake it.
-    pub(crate) fn register(&self, waker: &std::task::Waker) -> bool {
+    /// Makes the decision wake `waker` instead of a polling future. A decision made before
+    /// may not wake it: look at [`is_decided`](Self::is_decided) afterwards.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
         self.slot.waker.register(waker);
+    }
+
+    /// Whether the ask is decided.
+    pub(crate) fn is_decided(&self) -> bool {
         !self.slot.is_pending()
     }
 }

@@ -81,10 +81,9 @@ impl<A> Extras<A> {
     /// are given back, behind those already given back, rather than lost.
     pub(crate) fn restart(&mut self) {
         self.behaviors.clear();
-        // Requests of the old incarnation are cancelled; what they held comes first.
+        // Requests of the old incarnation are cancelled.
         if let Some(requests) = self.requests.as_mut() {
-            let held = requests.abandon();
-            self.unstashed.extend(held);
+            requests.abandon();
         }
         let stashed = std::mem::take(&mut self.stash);
         self.unstashed.extend(stashed);

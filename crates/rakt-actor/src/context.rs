@@ -80,17 +80,6 @@ impl<'a, A: Actor> Context<'a, A> {
             sender,
             reply,
         } = envelope;
-        if let Some(requests) = self.extras.as_mut().and_then(|e| e.requests.as_mut()) {
-            if requests.is_holding() {
-                // A `StashNonReentrant` request is in flight: user messages wait for it.
-                requests.held.push_back(Envelope {
-                    message,
-                    sender,
-                    reply,
-                });
-                return false;
-            }
-        }
         if reply.as_ref().is_some_and(ReplyTo::is_closed) {
             self.cell.dead_letter(
                 Envelope {
@@ -353,30 +342,45 @@ impl<'a, A: Actor> Context<'a, A> {
         self.extras().requests = Some(crate::reentrancy::Requests::new(config));
     }
 
-    /// The continuation of request `id`, now complete; frees the user messages it held when
-    /// it was the last to hold them. `None` when the request was cancelled.
+    /// The continuation of request `id`, now complete; `None` when the request was
+    /// cancelled.
     pub(crate) fn complete_request(
         &mut self,
         id: u64,
     ) -> Option<crate::reentrancy::Continuation<A>> {
-        let extras = self.extras.as_mut()?;
-        let requests = extras.requests.as_mut()?;
-        let (continuation, released) = requests.complete(id)?;
-        if released {
-            let held = std::mem::take(&mut requests.held);
-            extras.unstashed.extend(held);
-        }
-        Some(continuation)
+        self.requests()?.complete(id)
     }
 
-    /// Cancels the requests in flight of a stopping actor, and gives back what they held.
-    pub(crate) fn abandon_requests(&mut self) {
+    /// Cancels the requests in flight of a stopping actor, and turns requests off: a handler
+    /// run by the stop's drain cannot make new ones.
+    pub(crate) fn end_requests(&mut self) {
         if let Some(extras) = self.extras.as_mut() {
-            if let Some(requests) = extras.requests.as_mut() {
-                let held = requests.abandon();
-                extras.unstashed.extend(held);
+            if let Some(mut requests) = extras.requests.take() {
+                requests.abandon();
             }
         }
+        self.shrink_extras();
+    }
+
+    /// Whether user messages wait for a `StashNonReentrant` request.
+    #[inline]
+    pub(crate) fn is_holding(&self) -> bool {
+        self.extras
+            .as_ref()
+            .and_then(|extras| extras.requests.as_ref())
+            .is_some_and(crate::reentrancy::Requests::is_holding)
+    }
+
+    /// Whether the actor waits on requests, or has messages given back to handle first: not
+    /// idle, whatever its mailbox says.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.extras.as_ref().is_some_and(|extras| {
+            !extras.unstashed.is_empty()
+                || extras
+                    .requests
+                    .as_ref()
+                    .is_some_and(crate::reentrancy::Requests::in_flight)
+        })
     }
 
     /// Sends the current message on to `to`, keeping its original sender, and its asker
@@ -722,8 +726,10 @@ impl<A> Drop for Context<'_, A> {
                 requests,
                 ..
             } = *extras;
-            let held = requests.map(|mut r| r.abandon()).unwrap_or_default();
-            for envelope in unstashed.into_iter().chain(stash).chain(held) {
+            if let Some(mut requests) = requests {
+                requests.abandon();
+            }
+            for envelope in unstashed.into_iter().chain(stash) {
                 self.cell
                     .dead_letter(envelope, DeadLetterReason::ActorKilled);
             }

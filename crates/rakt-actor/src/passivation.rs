@@ -345,8 +345,9 @@ impl Passivator {
         );
         if let Passivation::AfterIdle(idle) = strategy {
             let first = table.first();
-            table.arm(cell.id, now + idle);
-            if first.is_none_or(|first| now + idle < first) {
+            let due = later(now, idle);
+            table.arm(cell.id, due);
+            if first.is_none_or(|first| due < first) {
                 drop(table);
                 self.wake.notify_one();
             }
@@ -407,7 +408,7 @@ impl Passivator {
             return;
         };
         let idle = idle_for(entry, now_nanos);
-        let at = now + if idle >= limit { limit } else { limit - idle };
+        let at = later(now, if idle >= limit { limit } else { limit - idle });
         table.arm(id, at);
         drop(table);
         self.wake.notify_one();
@@ -431,7 +432,7 @@ impl Passivator {
             Passivation::AfterIdle(idle) => {
                 entry.seen = entry.cell.stats.processed.load(Ordering::Relaxed);
                 entry.seen_at = now_nanos;
-                table.arm(id, now + idle);
+                table.arm(id, later(now, idle));
                 drop(table);
                 self.wake.notify_one();
             }
@@ -497,7 +498,7 @@ impl Passivator {
                 // cannot be asked is stopping, and needs no more checks.
                 ask(entry, PassivationReason::Idle);
             } else {
-                rearm.push((id, now + (limit - idle)));
+                rearm.push((id, later(now, limit - idle)));
             }
         };
         let mut next = next;
@@ -511,11 +512,21 @@ impl Passivator {
 
     /// Passivates the excess of live actors over the eviction limit.
     fn evict(&self, eviction: &Eviction, registry: &Registry) {
-        let excess = eviction.excess(registry.len());
-        if excess == 0 {
+        let live = registry.len();
+        if eviction.excess(live) == 0 {
             return;
         }
         let mut table = self.table.lock();
+        // Actors already passivating or stopping are on their way out: not live any more.
+        let leaving = table
+            .entries
+            .values()
+            .filter(|e| e.cell.state() >= state::STOPPING)
+            .count();
+        let excess = eviction.excess(live.saturating_sub(leaving));
+        if excess == 0 {
+            return;
+        }
         let mut candidates: Vec<(u64, u64)> = table
             .entries
             .iter()
@@ -550,7 +561,7 @@ impl Passivator {
     /// The passivation task: wakes at the first idle deadline or eviction check, whichever
     /// comes first.
     pub(crate) async fn run(self: Arc<Self>, system: std::sync::Weak<crate::system::SystemShared>) {
-        let mut next_eviction = self.eviction.map(|e| Instant::now() + e.interval);
+        let mut next_eviction = self.eviction.map(|e| later(Instant::now(), e.interval));
         loop {
             let notified = self.wake.notified();
             tokio::pin!(notified);
@@ -568,7 +579,7 @@ impl Passivator {
                         return;
                     };
                     self.evict(eviction, &shared.registry);
-                    next_eviction = Some(now + eviction.interval);
+                    next_eviction = Some(later(now, eviction.interval));
                 }
             }
             if self.table.lock().closed {
@@ -586,6 +597,13 @@ impl Passivator {
             }
         }
     }
+}
+
+/// `by` after `at`; a span too long to add (such as `Duration::MAX`) means about thirty years,
+/// as tokio's own timeouts do, rather than a panic.
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// Asks the entry's actor to passivate, unless it has not answered the last request yet.
@@ -617,22 +635,22 @@ fn idle_for(entry: &mut Entry, now: u64) -> Duration {
     Duration::from_nanos(now.saturating_sub(entry.seen_at))
 }
 
-/// Whether the actor of `cell`, asked to passivate for `reason`, should: not paused, and for
-/// an idle passivation or an eviction, without children; for an idle passivation, also not
-/// busy and still idle. Runs in the actor's own task, between two messages. An actor that
+/// Whether the actor of `cell`, asked to passivate for `reason`, should: not paused, not
+/// `busy` (waiting on requests, or with messages given back to handle), and for an idle
+/// passivation or an eviction, without children; for an idle passivation, also with nothing
+/// queued and still idle. Runs in the actor's own task, between two messages. An actor that
 /// declines is checked again later.
-pub(crate) fn confirm(cell: &ActorCell, reason: PassivationReason, has_unstashed: bool) -> bool {
+pub(crate) fn confirm(cell: &ActorCell, reason: PassivationReason, busy: bool) -> bool {
     let passivator = &cell.system.passivator;
     let Some(watched) = passivator.answer(cell.id) else {
         return false;
     };
     let accept = !watched.paused
+        && !busy
         && match reason {
             PassivationReason::MessageLimit => true,
             PassivationReason::Evicted => !cell.has_children(),
-            PassivationReason::Idle => {
-                !cell.has_children() && still_idle(cell, &watched, has_unstashed)
-            }
+            PassivationReason::Idle => !cell.has_children() && still_idle(cell, &watched),
         };
     if !accept {
         passivator.declined(cell.id);
@@ -648,11 +666,11 @@ pub(crate) fn refuse(cell: &ActorCell) {
     }
 }
 
-fn still_idle(cell: &ActorCell, watched: &Watched, has_unstashed: bool) -> bool {
+fn still_idle(cell: &ActorCell, watched: &Watched) -> bool {
     let Passivation::AfterIdle(limit) = watched.strategy else {
         return false;
     };
-    if has_unstashed || cell.lanes.user_len() > 0 {
+    if cell.lanes.user_len() > 0 {
         return false;
     }
     let stamp = cell.stats.last_active_ticks.load(Ordering::Relaxed);

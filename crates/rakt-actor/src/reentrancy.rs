@@ -7,7 +7,7 @@
 //! there like any other message, so a continuation never runs beside a handler, and no task
 //! or timer is made per request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -160,10 +160,9 @@ pub(crate) struct Requests<A> {
     config: Reentrancy,
     next_id: u64,
     in_flight: HashMap<u64, InFlight<A>, foldhash::fast::RandomState>,
-    /// Requests in flight that hold user messages.
+    /// Requests in flight that hold user messages: while there are any, the actor takes no
+    /// user message from its mailbox, where they wait in order.
     holding: usize,
-    /// User messages that arrived while `holding` was not zero, oldest first.
-    pub(crate) held: VecDeque<Envelope>,
     /// Handles of the requests in flight, so that a restart or a stop can cancel them.
     handles: HashMap<u64, Arc<Pending>, foldhash::fast::RandomState>,
 }
@@ -175,7 +174,6 @@ impl<A> Requests<A> {
             next_id: 1,
             in_flight: HashMap::default(),
             holding: 0,
-            held: VecDeque::new(),
             handles: HashMap::default(),
         }
     }
@@ -185,32 +183,33 @@ impl<A> Requests<A> {
         self.holding > 0
     }
 
-    /// The continuation of request `id`, which has completed, and whether the held user
-    /// messages are free to go now; `None` when the request was cancelled.
-    pub(crate) fn complete(&mut self, id: u64) -> Option<(Continuation<A>, bool)> {
+    /// Whether requests are in flight.
+    pub(crate) fn in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// The continuation of request `id`, which has completed; `None` when the request was
+    /// cancelled.
+    pub(crate) fn complete(&mut self, id: u64) -> Option<Continuation<A>> {
         self.handles.remove(&id);
         let InFlight {
             continuation,
             holds,
         } = self.in_flight.remove(&id)?;
-        let released = if holds {
+        if holds {
             self.holding -= 1;
-            self.holding == 0
-        } else {
-            false
-        };
-        Some((continuation.into_inner(), released))
+        }
+        Some(continuation.into_inner())
     }
 
     /// Cancels every request in flight without running its continuation (a restart or a
-    /// stop), and returns the user messages they held.
-    pub(crate) fn abandon(&mut self) -> VecDeque<Envelope> {
+    /// stop).
+    pub(crate) fn abandon(&mut self) {
         for (_, pending) in self.handles.drain() {
             pending.abandon();
         }
         self.in_flight.clear();
         self.holding = 0;
-        std::mem::take(&mut self.held)
     }
 }
 
@@ -226,35 +225,41 @@ pub(crate) struct Pending {
 
 impl Pending {
     /// Hands the outcome to the requester, once: on the ask's decision, or on `cancel`.
+    /// Returns whether this call settled the request as it asked: a decision for a wake, a
+    /// cancellation for a cancel (a cancel that comes after the decision delivers the
+    /// decision, and returns false).
     fn settle(&self, cancelled: bool) -> bool {
         let abandoned;
+        let settled;
         let outcome = {
             let mut guard = self.wait.lock();
             let Some(wait) = guard.as_ref() else {
                 return false;
             };
-            if cancelled {
-                // Dropped once the lock is released: dropping a pending ask wakes this.
-                abandoned = guard.take();
-                Err(AskError::Cancelled {
-                    name: self.target.clone(),
-                })
-            } else {
-                match wait.outcome() {
-                    // Not decided: a spurious wake.
-                    None => return false,
-                    Some(outcome) => {
-                        abandoned = guard.take();
-                        match outcome {
-                            Outcome::Replied(reply) => reply,
-                            Outcome::NoReply => Err(AskError::NoReply {
-                                name: self.target.clone(),
-                            }),
-                            Outcome::TimedOut => Err(AskError::Timeout {
-                                name: self.target.clone(),
-                                timeout: self.timeout,
-                            }),
-                        }
+            match wait.outcome() {
+                // Not decided: a cancel ends it, a wake was spurious.
+                None if cancelled => {
+                    // Dropped once the lock is released: dropping a pending ask wakes this.
+                    abandoned = guard.take();
+                    settled = true;
+                    Err(AskError::Cancelled {
+                        name: self.target.clone(),
+                    })
+                }
+                None => return false,
+                // Decided, maybe just before a cancel: the outcome stands.
+                Some(outcome) => {
+                    abandoned = guard.take();
+                    settled = !cancelled;
+                    match outcome {
+                        Outcome::Replied(reply) => reply,
+                        Outcome::NoReply => Err(AskError::NoReply {
+                            name: self.target.clone(),
+                        }),
+                        Outcome::TimedOut => Err(AskError::Timeout {
+                            name: self.target.clone(),
+                            timeout: self.timeout,
+                        }),
                     }
                 }
             }
@@ -273,7 +278,7 @@ impl Pending {
                 DeadLetterReason::ActorStopped,
             );
         }
-        true
+        settled
     }
 
     /// Drops the ask without telling the requester: it already forgot the request.
@@ -443,20 +448,20 @@ impl<'c, 'a, A: Actor, R: Message> Request<'c, 'a, A, R> {
             requests.holding += 1;
         }
         let pending = Arc::new(Pending {
-            wait: Mutex::new(Some(wait)),
+            wait: Mutex::new(None),
             requester: cell,
             id,
             target: to.name().to_owned(),
             timeout,
         });
         requests.handles.insert(id, pending.clone());
-        let waker = Waker::from(pending.clone());
-        let decided = match pending.wait.lock().as_ref() {
-            Some(wait) => wait.register(&waker),
-            None => true,
-        };
+        // Registered before the ask is put in its place, with no lock held: a decision made
+        // meanwhile may call the waker right inside `register`, and finds nothing to settle.
+        wait.register(&Waker::from(pending.clone()));
+        let decided = wait.is_decided();
+        *pending.wait.lock() = Some(wait);
         if decided {
-            // Decided before the waker was in place: nobody will wake it.
+            // Decided before the ask was in place: its wake found nothing, so settle now.
             pending.settle(false);
         }
         Ok(RequestRef { pending })

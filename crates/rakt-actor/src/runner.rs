@@ -115,6 +115,10 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
             return;
         }
     }
+    if limit_due(&cell, &sv) && message_limit_reached(&ctx, &mut sv) {
+        Box::pin(terminate(&mut ctx, &mut actor, Exit::Graceful)).await;
+        return;
+    }
     // When the last handler ended, in raw clock ticks: a message's latency runs from there to
     // the end of its own handler, so a busy actor reads the clock once per message. Reset
     // after every wait, so that time spent idle or waiting for the worker is not counted.
@@ -123,6 +127,12 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
     let mut came_up_empty = false;
     let exit = loop {
         let Some(next) = next_message(&mut ctx) else {
+            if ctx.is_holding() {
+                // User messages may be queued: wait for the continuation, on the system lane.
+                cell.lanes.system_ready().await;
+                stamp = ticks();
+                continue;
+            }
             if came_up_empty {
                 // A sender has claimed the next slot and not written it yet, and is perhaps
                 // descheduled: the lanes stay ready without a message to pop. Yield rather
@@ -158,12 +168,8 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                         stamp = ticks();
                     }
                 }
-                if let Some(spec) = &mut sv {
-                    if cell.stats.processed.load(Ordering::Relaxed) >= spec.message_limit
-                        && message_limit_reached(&ctx, spec)
-                    {
-                        break Exit::Graceful;
-                    }
+                if limit_due(&cell, &sv) && message_limit_reached(&ctx, &mut sv) {
+                    break Exit::Graceful;
                 }
                 // Each message spends tokio's cooperative budget, as a channel receive does,
                 // so one busy actor yields its worker thread now and then.
@@ -198,6 +204,9 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                             break exit;
                         }
                     }
+                    if limit_due(&cell, &sv) && message_limit_reached(&ctx, &mut sv) {
+                        break Exit::Graceful;
+                    }
                 }
                 stamp = ticks();
             }
@@ -214,6 +223,9 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                     if let Err(exit) = Box::pin(supervised).await {
                         break exit;
                     }
+                }
+                if limit_due(&cell, &sv) && message_limit_reached(&ctx, &mut sv) {
+                    break Exit::Graceful;
                 }
                 stamp = ticks();
             }
@@ -239,7 +251,7 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
 #[inline(never)]
 fn passivate<A: Actor>(ctx: &Context<'_, A>, reason: PassivationReason) -> bool {
     let cell = ctx.cell();
-    if !crate::passivation::confirm(cell, reason, ctx.has_unstashed()) {
+    if !crate::passivation::confirm(cell, reason, ctx.is_busy()) {
         return false;
     }
     tracing::debug!(actor = %ctx.pid(), %reason, "actor passivated");
@@ -250,15 +262,35 @@ fn passivate<A: Actor>(ctx: &Context<'_, A>, reason: PassivationReason) -> bool 
     true
 }
 
+/// Whether the actor has handled its passivation's message count.
+#[inline]
+fn limit_due<A>(cell: &ActorCell, sv: &Specced<A>) -> bool {
+    sv.as_ref()
+        .is_some_and(|spec| cell.stats.processed.load(Ordering::Relaxed) >= spec.message_limit)
+}
+
 /// The actor handled its passivation's message count: it passivates, unless its passivation
-/// is paused; then it waits for the resume, which asks again.
+/// is paused (then the resume asks again) or it waits on requests (then it looks again after
+/// the next message).
 #[cold]
 #[inline(never)]
-fn message_limit_reached<A: Actor>(ctx: &Context<'_, A>, spec: &mut Spec<A>) -> bool {
+fn message_limit_reached<A: Actor>(ctx: &Context<'_, A>, sv: &mut Specced<A>) -> bool {
     if passivate(ctx, PassivationReason::MessageLimit) {
         return true;
     }
-    spec.message_limit = u64::MAX;
+    let cell = ctx.cell();
+    let paused = cell
+        .system
+        .passivator
+        .lookup(cell.id)
+        .is_none_or(|watched| watched.paused);
+    if let Some(spec) = sv {
+        spec.message_limit = if paused {
+            u64::MAX
+        } else {
+            cell.stats.processed.load(Ordering::Relaxed) + 1
+        };
+    }
     false
 }
 
@@ -310,6 +342,10 @@ where
 #[inline]
 fn next_message<A: Actor>(ctx: &mut Context<'_, A>) -> Option<Next<SystemMessage, Envelope>> {
     let lanes = &ctx.cell().lanes;
+    if ctx.is_holding() {
+        // User messages wait in the mailbox, in order, for a `StashNonReentrant` request.
+        return lanes.pop_system().map(Next::System);
+    }
     if ctx.has_unstashed() {
         match lanes.pop_system() {
             Some(system) => Some(Next::System(system)),
@@ -707,8 +743,8 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
     let pid = ctx.pid().clone();
     let children = cell.begin_stopping();
     cell.lanes.close_user();
-    // Requests in flight are cancelled; the user messages they held are queued first.
-    ctx.abandon_requests();
+    // Requests in flight are cancelled, and a handler run by the drain makes no new ones.
+    ctx.end_requests();
     // Messages given back from the stash come before the mailbox's, as while running; those
     // still stashed when the drain ends are dead letters.
     loop {

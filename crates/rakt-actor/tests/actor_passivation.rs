@@ -14,6 +14,7 @@ use rakt_actor::{
     Passivation, PassivationReason, Pid, SendError, SpawnError, SpawnOptions, Supervisor,
     SystemError,
 };
+use rakt_actor::{Reentrancy, ReentrancyMode};
 use support::{Fail, Ping, Pong, Recorder, log, next_event, wait_for};
 use tokio::time::Instant;
 
@@ -423,4 +424,85 @@ async fn the_default_passivation_applies_and_bad_settings_are_refused() {
             "{eviction:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_count_of_one_passivates_right_after_post_start() {
+    let system = ActorSystem::builder("one").build().expect("build");
+    let log = log();
+    let options = SpawnOptions::new().passivation(Passivation::AfterMessages(1));
+    let pid = system
+        .spawn_with("once", Recorder::new(&log, "o"), options)
+        .await
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(5), pid.wait_stopped())
+        .await
+        .expect("passivates")
+        .expect("not its own");
+    assert_eq!(pid.metrics().processed, 1);
+    assert_eq!(*log.lock(), ["o:pre_start", "o:post_start", "o:post_stop"]);
+    system.stop().await.expect("stop");
+}
+
+/// Requests a `Ping` from its worker when it starts, and logs the reply.
+struct Waiting {
+    worker: Pid,
+    log: support::Log,
+}
+
+impl Actor for Waiting {
+    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+        if ctx.is::<PostStart>() {
+            let worker = self.worker.clone();
+            ctx.request::<Pong, _>(&worker, Ping { n: 1 })
+                .then(|me: &mut Self, _ctx, reply| {
+                    me.log.lock().push(format!("reply:{}", reply.is_ok()));
+                    Ok(())
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &mut self,
+        _ctx: &mut rakt_actor::LifecycleContext<'_>,
+    ) -> Result<(), ActorError> {
+        self.log.lock().push("post_stop".into());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_waiting_on_a_request_is_not_idle() {
+    let system = ActorSystem::builder("waiting").build().expect("build");
+    clock_running(&system).await;
+    // Answers 300 ms after it is asked.
+    let worker = system
+        .spawn_fn("worker", |ctx| {
+            if let Some(responder) = ctx.defer_reply() {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    responder.respond(Pong { n: 1 });
+                });
+            }
+            Ok(())
+        })
+        .await
+        .expect("spawn");
+    let log = log();
+    let options = idle(50).reentrancy(Reentrancy::new(ReentrancyMode::AllowAll));
+    let waiting = Waiting {
+        worker,
+        log: log.clone(),
+    };
+    let pid = system
+        .spawn_with("waiting", waiting, options)
+        .await
+        .expect("spawn");
+    tokio::time::timeout(Duration::from_secs(5), pid.wait_stopped())
+        .await
+        .expect("passivates once the reply is in")
+        .expect("not its own");
+    assert_eq!(*log.lock(), ["reply:true", "post_stop"]);
+    system.stop().await.expect("stop");
 }

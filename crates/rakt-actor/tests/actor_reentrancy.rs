@@ -455,6 +455,12 @@ async fn a_restart_cancels_requests_in_flight_and_frees_what_they_held() {
     pid.tell(Ping { n: 1 }).await.expect("tell");
     pid.tell(Pong { n: 5 }).await.expect("held by the request");
     wait_for(&log, |l| l.iter().any(|e| e == "request1")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        *log.lock(),
+        ["request1"],
+        "held while the request is in flight"
+    );
     pid.restart().await.expect("restart");
     let seen = wait_for(&log, |l| l.iter().any(|e| e == "direct5")).await;
     assert_eq!(seen, ["request1", "direct5"]);
@@ -467,5 +473,26 @@ async fn a_restart_cancels_requests_in_flight_and_frees_what_they_held() {
     }
     assert_eq!(system.dead_letter_count(), 1);
     assert!(!log.lock().iter().any(|e| e.starts_with("reply")));
+    system.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_pill_behind_held_messages_waits_its_turn() {
+    let system = ActorSystem::builder("pill").build().expect("build");
+    let slow = worker(&system, "slow", Duration::from_millis(100)).await;
+    let mode = ReentrancyMode::StashNonReentrant;
+    let (pid, log) = requester(&system, &slow, mode, Duration::from_secs(5)).await;
+    pid.tell(Ping { n: 1 }).await.expect("tell");
+    pid.tell(Pong { n: 5 }).await.expect("tell");
+    pid.tell(rakt_actor::messages::PoisonPill {})
+        .await
+        .expect("tell");
+    pid.tell(Pong { n: 6 }).await.expect("tell");
+    tokio::time::timeout(Duration::from_secs(5), pid.wait_stopped())
+        .await
+        .expect("stops at the pill")
+        .expect("not its own");
+    assert_eq!(*log.lock(), ["request1", "reply1", "direct5"]);
+    assert_eq!(system.dead_letter_count(), 1, "the message behind the pill");
     system.stop().await.expect("stop");
 }
