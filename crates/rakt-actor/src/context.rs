@@ -362,6 +362,13 @@ impl<'a, A: Actor> Context<'a, A> {
         self.shrink_extras();
     }
 
+    /// Whether the actor keeps behaviors, a stash or requests: if not, none of them changes
+    /// which message comes next.
+    #[inline]
+    pub(crate) fn has_extras(&self) -> bool {
+        self.extras.is_some()
+    }
+
     /// Whether user messages wait for a `StashNonReentrant` request.
     #[inline]
     pub(crate) fn is_holding(&self) -> bool {

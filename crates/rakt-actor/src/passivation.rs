@@ -307,6 +307,16 @@ pub(crate) struct Watched {
     seen: u64,
 }
 
+impl Watched {
+    fn of(entry: &Entry) -> Self {
+        Self {
+            strategy: entry.strategy,
+            paused: entry.paused,
+            seen: entry.seen,
+        }
+    }
+}
+
 /// The passivation task of one actor system, and what it knows of passivating actors.
 pub(crate) struct Passivator {
     table: Mutex<Table>,
@@ -367,12 +377,7 @@ impl Passivator {
     /// The actor's strategy and whether its passivation is paused; `None` when it does not
     /// passivate (or has stopped).
     pub(crate) fn lookup(&self, id: u64) -> Option<Watched> {
-        let table = self.table.lock();
-        table.entries.get(&id).map(|e| Watched {
-            strategy: e.strategy,
-            paused: e.paused,
-            seen: e.seen,
-        })
+        self.table.lock().entries.get(&id).map(Watched::of)
     }
 
     /// What `lookup` says, for an actor handling a `Passivate`: from now on, another may be
@@ -381,11 +386,7 @@ impl Passivator {
         let mut table = self.table.lock();
         let entry = table.entries.get_mut(&id)?;
         entry.asked = false;
-        Some(Watched {
-            strategy: entry.strategy,
-            paused: entry.paused,
-            seen: entry.seen,
-        })
+        Some(Watched::of(entry))
     }
 
     /// An actor declined a passivation: an idle-passivating one is checked again when its

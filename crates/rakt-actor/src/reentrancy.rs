@@ -153,6 +153,8 @@ struct InFlight<A> {
     continuation: Mutex<Continuation<A>>,
     /// Made in `StashNonReentrant` mode: user messages wait for it.
     holds: bool,
+    /// Its waiting side, so that a restart or a stop can cancel it.
+    pending: Arc<Pending>,
 }
 
 /// What a reentrant actor keeps about its requests, in its context's extras.
@@ -163,8 +165,6 @@ pub(crate) struct Requests<A> {
     /// Requests in flight that hold user messages: while there are any, the actor takes no
     /// user message from its mailbox, where they wait in order.
     holding: usize,
-    /// Handles of the requests in flight, so that a restart or a stop can cancel them.
-    handles: HashMap<u64, Arc<Pending>, foldhash::fast::RandomState>,
 }
 
 impl<A> Requests<A> {
@@ -174,7 +174,6 @@ impl<A> Requests<A> {
             next_id: 1,
             in_flight: HashMap::default(),
             holding: 0,
-            handles: HashMap::default(),
         }
     }
 
@@ -191,10 +190,10 @@ impl<A> Requests<A> {
     /// The continuation of request `id`, which has completed; `None` when the request was
     /// cancelled.
     pub(crate) fn complete(&mut self, id: u64) -> Option<Continuation<A>> {
-        self.handles.remove(&id);
         let InFlight {
             continuation,
             holds,
+            ..
         } = self.in_flight.remove(&id)?;
         if holds {
             self.holding -= 1;
@@ -205,10 +204,9 @@ impl<A> Requests<A> {
     /// Cancels every request in flight without running its continuation (a restart or a
     /// stop).
     pub(crate) fn abandon(&mut self) {
-        for (_, pending) in self.handles.drain() {
-            pending.abandon();
+        for (_, request) in self.in_flight.drain() {
+            request.pending.abandon();
         }
-        self.in_flight.clear();
         self.holding = 0;
     }
 }
@@ -219,7 +217,7 @@ pub(crate) struct Pending {
     wait: Mutex<Option<AskWait>>,
     requester: Arc<ActorCell>,
     id: u64,
-    target: String,
+    target: Pid,
     timeout: Duration,
 }
 
@@ -243,7 +241,7 @@ impl Pending {
                     abandoned = guard.take();
                     settled = true;
                     Err(AskError::Cancelled {
-                        name: self.target.clone(),
+                        name: self.target.name().to_owned(),
                     })
                 }
                 None => return false,
@@ -254,10 +252,10 @@ impl Pending {
                     match outcome {
                         Outcome::Replied(reply) => reply,
                         Outcome::NoReply => Err(AskError::NoReply {
-                            name: self.target.clone(),
+                            name: self.target.name().to_owned(),
                         }),
                         Outcome::TimedOut => Err(AskError::Timeout {
-                            name: self.target.clone(),
+                            name: self.target.name().to_owned(),
                             timeout: self.timeout,
                         }),
                     }
@@ -333,7 +331,7 @@ impl fmt::Debug for RequestRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestRef")
             .field("id", &self.pending.id)
-            .field("target", &self.pending.target)
+            .field("target", &self.pending.target.name())
             .field("done", &self.is_done())
             .finish()
     }
@@ -437,24 +435,24 @@ impl<'c, 'a, A: Actor, R: Message> Request<'c, 'a, A, R> {
         let typed: Continuation<A> = Box::new(move |actor, ctx, reply| {
             continuation(actor, ctx, reply.and_then(crate::pid::decode_typed::<R>))
         });
+        let pending = Arc::new(Pending {
+            wait: Mutex::new(None),
+            requester: cell,
+            id,
+            target: to.clone(),
+            timeout,
+        });
         requests.in_flight.insert(
             id,
             InFlight {
                 continuation: Mutex::new(typed),
                 holds,
+                pending: pending.clone(),
             },
         );
         if holds {
             requests.holding += 1;
         }
-        let pending = Arc::new(Pending {
-            wait: Mutex::new(None),
-            requester: cell,
-            id,
-            target: to.name().to_owned(),
-            timeout,
-        });
-        requests.handles.insert(id, pending.clone());
         // Registered before the ask is put in its place, with no lock held: a decision made
         // meanwhile may call the waker right inside `register`, and finds nothing to settle.
         wait.register(&Waker::from(pending.clone()));

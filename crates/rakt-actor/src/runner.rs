@@ -342,6 +342,10 @@ where
 #[inline]
 fn next_message<A: Actor>(ctx: &mut Context<'_, A>) -> Option<Next<SystemMessage, Envelope>> {
     let lanes = &ctx.cell().lanes;
+    if !ctx.has_extras() {
+        // The common case: no stash given back, no request holding messages back.
+        return lanes.pop();
+    }
     if ctx.is_holding() {
         // User messages wait in the mailbox, in order, for a `StashNonReentrant` request.
         return lanes.pop_system().map(Next::System);

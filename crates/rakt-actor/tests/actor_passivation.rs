@@ -15,7 +15,7 @@ use rakt_actor::{
     SystemError,
 };
 use rakt_actor::{Reentrancy, ReentrancyMode};
-use support::{Fail, Ping, Pong, Recorder, log, next_event, wait_for};
+use support::{Fail, Ping, Pong, Recorder, eventually, log, next_event, wait_for};
 use tokio::time::Instant;
 
 fn idle(millis: u64) -> SpawnOptions {
@@ -237,15 +237,11 @@ async fn a_parent_with_children_is_not_idle_and_a_suspended_actor_is_not_passiva
         .spawn_with("parent", Parent, idle(30))
         .await
         .expect("spawn");
-    let mut child = None;
-    for _ in 0..400 {
-        child = parent.children().pop();
-        if child.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let child = child.expect("the parent spawns its child");
+    eventually(|| !parent.children().is_empty()).await;
+    let child = parent
+        .children()
+        .pop()
+        .expect("the parent spawns its child");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(parent.is_running(), "its child keeps it");
     child.stop().await.expect("stop child");
@@ -263,12 +259,7 @@ async fn a_parent_with_children_is_not_idle_and_a_suspended_actor_is_not_passiva
         .await
         .expect("spawn");
     fragile.tell(Fail { panic: false }).await.expect("tell");
-    for _ in 0..400 {
-        if fragile.is_suspended() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| fragile.is_suspended()).await;
     assert!(fragile.is_suspended());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(fragile.is_suspended(), "not passivated while suspended");

@@ -14,7 +14,7 @@ use rakt_actor::{
     Actor, ActorError, ActorSystem, AskError, Context, FnActor, Pid, Reentrancy, ReentrancyMode,
     RequestError, RequestRef, SpawnError, SpawnOptions,
 };
-use support::{Fail, Ping, Pong, Sleep, log, wait_for};
+use support::{Fail, Ping, Pong, Sleep, eventually, log, wait_for};
 
 fn reentrant(mode: ReentrancyMode) -> SpawnOptions {
     SpawnOptions::new().reentrancy(Reentrancy::new(mode))
@@ -175,12 +175,7 @@ async fn a_request_times_out_or_is_cancelled_into_its_continuation() {
     assert_eq!(seen, ["request2", "cancel:true", "cancelled2"]);
     // The cancelled question, or the worker's reply if it was already handling it, is a dead
     // letter: nobody waits for either.
-    for _ in 0..200 {
-        if system.dead_letter_count() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(|| system.dead_letter_count() > 0).await;
     assert_eq!(system.dead_letter_count(), 1);
     assert!(!log.lock().iter().any(|e| e.starts_with("reply")));
     system.stop().await.expect("stop");
@@ -232,12 +227,7 @@ async fn probe(
         .spawn_with(name, actor, options)
         .await
         .expect("spawn probe");
-    for _ in 0..500 {
-        if outcome.lock().len() == attempts {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| outcome.lock().len() == attempts).await;
     let made: Vec<_> = outcome.lock().drain(..).collect();
     made
 }
@@ -434,12 +424,10 @@ async fn reentrant_requests_never_run_two_handlers_at_once() {
     });
     requests.await.expect("requests sent");
     directs.await.expect("directs sent");
-    for _ in 0..1_000 {
-        if continued.load(Ordering::SeqCst) == rounds && handled.load(Ordering::SeqCst) == rounds {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(|| {
+        continued.load(Ordering::SeqCst) == rounds && handled.load(Ordering::SeqCst) == rounds
+    })
+    .await;
     assert_eq!(continued.load(Ordering::SeqCst), rounds);
     assert_eq!(handled.load(Ordering::SeqCst), rounds);
     assert_eq!(overlaps.load(Ordering::SeqCst), 0);
@@ -465,12 +453,7 @@ async fn a_restart_cancels_requests_in_flight_and_frees_what_they_held() {
     let seen = wait_for(&log, |l| l.iter().any(|e| e == "direct5")).await;
     assert_eq!(seen, ["request1", "direct5"]);
     // The reply to the cancelled request is a dead letter, and its continuation never runs.
-    for _ in 0..200 {
-        if system.dead_letter_count() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(|| system.dead_letter_count() > 0).await;
     assert_eq!(system.dead_letter_count(), 1);
     assert!(!log.lock().iter().any(|e| e.starts_with("reply")));
     system.stop().await.expect("stop");

@@ -142,6 +142,19 @@ pub async fn wait_for(log: &Log, pred: impl Fn(&[String]) -> bool) -> Vec<String
     }
 }
 
+/// Waits (bounded: 5 s) until `cond` holds, and says whether it did; the caller asserts what
+/// it needs, so that a failure names the condition.
+pub async fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
 /// The next event matching `pred`, within 5 s.
 pub async fn next_event(events: &mut Subscription, pred: impl Fn(&Event) -> bool) -> Event {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
