@@ -12,6 +12,9 @@
 //! - `ask_100k`: one task asks one actor 100,000 times, one ask after the other.
 //! - `fanout_1000x1000`: one producer task tells 1,000,000 messages round robin to 1,000
 //!   actors, until all were handled.
+//! - `router_fanout_100k`: one producer task tells 100,000 messages to a fan-out router of 10
+//!   routees, until the routees have handled all 1,000,000 copies; the baseline is a tokio
+//!   task that clones each message from its channel into 10 worker tasks' channels.
 //! - `spawn_stop_100k`: spawns 100,000 actors, then stops them all.
 //! - `ping_pong_100k`: two actors tell one message back and forth, 100,000 round trips.
 //! - `restart_10k`: one actor spawned from a factory fails on 9,999 queued messages in a row,
@@ -37,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::future::join_all;
-use rakt_actor::{Actor, ActorError, Context, Passivation, Pid, SpawnOptions};
+use rakt_actor::{Actor, ActorError, Context, Passivation, Pid, Router, SpawnOptions};
 use rakt_benches::messages::{Ping, Serve};
 use rakt_benches::support::{self, actor_system, consumer, started, stop, within};
 use rakt_benches::workloads::{ASKS, Idle, TELLS, baseline, rakt};
@@ -45,6 +48,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 const FANOUT_ACTORS: usize = 1_000;
 const FANOUT_TELLS: u64 = 1_000_000;
+const ROUTEES: usize = 10;
+const ROUTED_TELLS: u64 = 100_000;
 const SPAWNS: usize = 100_000;
 const ROUND_TRIPS: u64 = 100_000;
 const RESTARTS: u64 = 10_000;
@@ -182,6 +187,72 @@ async fn fanout_baseline() -> Duration {
     producer.await.expect("the producer does not panic");
     let elapsed = start.elapsed();
 
+    for reader in readers {
+        reader.await.expect("a reader does not panic");
+    }
+    elapsed
+}
+
+async fn router_fanout_rakt() -> Duration {
+    let system = actor_system();
+    let tally = Tally::new(ROUTED_TELLS * ROUTEES as u64);
+    let member = {
+        let tally = tally.clone();
+        move || Member {
+            tally: tally.clone(),
+        }
+    };
+    let router = system
+        .spawn_router("router", Router::pool(ROUTEES, member))
+        .await
+        .expect("spawning the router");
+    started(std::slice::from_ref(&router)).await;
+
+    let start = Instant::now();
+    let producer = tokio::spawn(async move {
+        for n in 0..ROUTED_TELLS {
+            router
+                .tell(Ping { n })
+                .await
+                .expect("the router is running");
+        }
+    });
+    within("every copy being handled", tally.done.notified()).await;
+    producer.await.expect("the producer does not panic");
+    let elapsed = start.elapsed();
+
+    stop(system).await;
+    elapsed
+}
+
+async fn router_fanout_baseline() -> Duration {
+    let tally = Tally::new(ROUTED_TELLS * ROUTEES as u64);
+    let mut senders = Vec::with_capacity(ROUTEES);
+    let mut readers = Vec::with_capacity(ROUTEES);
+    for _ in 0..ROUTEES {
+        let (tx, rx) = mpsc::unbounded_channel::<Ping>();
+        let tally = tally.clone();
+        readers.push(consumer(rx, move |ping| tally.count(&ping)));
+        senders.push(tx);
+    }
+    let (to_router, from_producer) = mpsc::unbounded_channel::<Ping>();
+    let router = consumer(from_producer, move |ping| {
+        for tx in &senders {
+            tx.send(ping.clone()).expect("every reader is running");
+        }
+    });
+
+    let start = Instant::now();
+    let producer = tokio::spawn(async move {
+        for n in 0..ROUTED_TELLS {
+            to_router.send(Ping { n }).expect("the router is running");
+        }
+    });
+    within("every copy being handled", tally.done.notified()).await;
+    producer.await.expect("the producer does not panic");
+    let elapsed = start.elapsed();
+
+    router.await.expect("the router does not panic");
     for reader in readers {
         reader.await.expect("a reader does not panic");
     }
@@ -546,6 +617,16 @@ fn fanout_1000x1000(c: &mut Criterion) {
     );
 }
 
+fn router_fanout_100k(c: &mut Criterion) {
+    versus(
+        c,
+        "router_fanout_100k",
+        ROUTED_TELLS * ROUTEES as u64,
+        router_fanout_rakt,
+        router_fanout_baseline,
+    );
+}
+
 fn spawn_stop_100k(c: &mut Criterion) {
     // Names are made once: formatting them is the user's work, not the runtime's.
     let names: Arc<[String]> = (0..SPAWNS).map(|i| format!("idle-{i}")).collect();
@@ -596,7 +677,7 @@ fn passivate_100k(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = support::config();
-    targets = tell_1m, ask_100k, fanout_1000x1000, spawn_stop_100k, ping_pong_100k, restart_10k,
+    targets = tell_1m, ask_100k, fanout_1000x1000, router_fanout_100k, spawn_stop_100k, ping_pong_100k, restart_10k,
         schedule_100k, passivate_100k
 }
 criterion_main!(benches);

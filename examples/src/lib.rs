@@ -10,4 +10,5 @@
 //! cargo run --example scheduling   # one-off, interval and cron schedules
 //! cargo run --example passivation  # idle and message-count passivation, eviction
 //! cargo run --example reentrancy   # requests answered in continuations, both modes
+//! cargo run --example routers      # routings, resizing, dead routees, broadcast
 //! ```

@@ -43,6 +43,10 @@ const WORKLOADS: &[Workload] = &[
         max_ratio: 2.0,
     },
     Workload {
+        group: "router_fanout_100k",
+        max_ratio: 2.0,
+    },
+    Workload {
         group: "spawn_stop_100k",
         max_ratio: 1.0,
     },

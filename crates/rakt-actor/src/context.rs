@@ -332,6 +332,16 @@ impl<'a, A: Actor> Context<'a, A> {
         Some(crate::reentrancy::Responder::new(reply, self.pid.clone()))
     }
 
+    /// Takes the current message out, leaving the sender and the asker in place.
+    pub(crate) fn take_payload(&mut self) -> Option<Payload> {
+        self.message.take()
+    }
+
+    /// Whether the current message is an ask still waiting for its reply.
+    pub(crate) fn is_ask(&self) -> bool {
+        self.reply.is_some()
+    }
+
     /// The actor's requests, when its reentrancy is on.
     pub(crate) fn requests(&mut self) -> Option<&mut crate::reentrancy::Requests<A>> {
         self.extras.as_mut()?.requests.as_mut()
@@ -450,6 +460,32 @@ impl<'a, A: Actor> Context<'a, A> {
         options: SpawnOptions,
     ) -> Result<Pid, SpawnError> {
         let first = Incarnation::Factory(std::sync::Arc::new(factory));
+        spawn_actor(&self.cell.system, Some(self.pid), name, first, options).await
+    }
+
+    /// Spawns a [`Router`](crate::Router) as a child of this actor; see
+    /// [`ActorSystem::spawn_router`].
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context, FnActor, Router, Routing};
+    /// use rakt_proto::v1::PostStart;
+    ///
+    /// struct Supervisor;
+    ///
+    /// impl Actor for Supervisor {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if ctx.is::<PostStart>() {
+    ///             let workers = Router::pool(4, || FnActor::new(|_ctx| Ok(())))
+    ///                 .routing(Routing::Random);
+    ///             ctx.spawn_router("workers", workers).await?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Supervisor;
+    /// ```
+    pub async fn spawn_router(&self, name: &str, router: crate::Router) -> Result<Pid, SpawnError> {
+        let (first, options) = crate::router::incarnation(router)?;
         spawn_actor(&self.cell.system, Some(self.pid), name, first, options).await
     }
 

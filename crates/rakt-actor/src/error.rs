@@ -205,6 +205,13 @@ pub enum SpawnError {
         /// What is wrong.
         reason: String,
     },
+    /// The router's settings are invalid: an empty pool, a zero duration or no virtual
+    /// nodes; see [`Router`](crate::Router).
+    #[error("invalid router: {reason}")]
+    InvalidRouter {
+        /// What is wrong.
+        reason: String,
+    },
     /// The factory of [`ActorSystem::spawn_factory`](crate::ActorSystem::spawn_factory)
     /// panicked.
     #[error("the factory of actor {name:?} panicked: {error}")]

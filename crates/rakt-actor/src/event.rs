@@ -43,6 +43,8 @@ pub enum DeadLetterReason {
     NoRecipient,
     /// Its receiver tried to stash it, and the stash was full.
     StashFull,
+    /// A router had no live routee for it, or its consistent-hash key was missing.
+    NoRoutee,
 }
 
 impl fmt::Display for DeadLetterReason {
@@ -59,6 +61,7 @@ impl fmt::Display for DeadLetterReason {
             Self::AskerGone => "asker stopped waiting",
             Self::NoRecipient => "reply without asker or sender",
             Self::StashFull => "stash full",
+            Self::NoRoutee => "no routee for the message",
         })
     }
 }

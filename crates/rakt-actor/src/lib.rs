@@ -1,6 +1,6 @@
 //! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, supervision,
 //! dead letters, the event stream, behaviors, the stash, the scheduler, passivation and
-//! eviction, reentrant requests, and system extensions, in one process, with no network code.
+//! eviction, reentrant requests, routers, and system extensions, in one process, with no network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
@@ -58,6 +58,7 @@ mod passivation;
 mod payload;
 mod pid;
 mod reentrancy;
+mod router;
 mod runner;
 mod scheduler;
 mod shutdown;
@@ -80,6 +81,7 @@ pub use message::{AnyMessage, Message};
 pub use passivation::{Eviction, EvictionPolicy, Passivation, PassivationReason};
 pub use pid::{ActorMetrics, Ask, AskFuture, Pid};
 pub use reentrancy::{Reentrancy, ReentrancyMode, Request, RequestError, RequestRef, Responder};
+pub use router::{Broadcast, ConsistentHash, DeadRoutee, Router, Routing};
 pub use scheduler::{Clock, ScheduleError, ScheduleInfo, ScheduleKind, ScheduleRef};
 pub use shutdown::{HookFailure, ShutdownHook};
 pub use supervision::{Backoff, Directive, Escalated, Strategy, Supervisor};
@@ -87,5 +89,7 @@ pub use system::{ActorSystem, ActorSystemBuilder, SpawnOptions};
 
 /// The runtime's own messages, re-exported from `rakt-proto`.
 pub mod messages {
-    pub use rakt_proto::v1::{PoisonPill, PostStart, StatusFailure, Terminated};
+    pub use rakt_proto::v1::{
+        AdjustRouterPoolSize, GetRoutees, PoisonPill, PostStart, Routees, StatusFailure, Terminated,
+    };
 }

@@ -37,12 +37,14 @@ struct VTable {
     /// Moves the message out into `out`, which must point to a value of the stored message
     /// type. `None` for a payload made from a `Box<dyn AnyMessage>`, whose type is not known.
     read_into: Option<unsafe fn(*mut Storage, *mut u8)>,
+    /// A copy of the message, stored as a new payload would store it.
+    clone: unsafe fn(*const Storage) -> Payload,
     /// Drops the message in place.
     drop: unsafe fn(*mut Storage),
 }
 
 /// Where a payload keeps its message.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     /// In `data` itself.
     Inline,
@@ -65,6 +67,7 @@ impl<T: Message> Inline<T> {
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: Some(Self::read_into),
+        clone: Self::clone,
         drop: Self::drop,
     };
 
@@ -72,6 +75,13 @@ impl<T: Message> Inline<T> {
     /// `data` holds a live `T`.
     unsafe fn as_dyn(data: *const Storage) -> *const dyn AnyMessage {
         data.cast::<T>() as *const dyn AnyMessage
+    }
+
+    /// # Safety
+    /// `data` holds a live `T`.
+    unsafe fn clone(data: *const Storage) -> Payload {
+        // SAFETY: the caller guarantees a live `T`, borrowed only for the copy.
+        Payload::new(unsafe { &*data.cast::<T>() }.clone())
     }
 
     /// # Safety
@@ -113,8 +123,17 @@ impl<T: Message> Boxed<T> {
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: Some(Self::read_into),
+        clone: Self::clone,
         drop: Self::drop,
     };
+
+    /// # Safety
+    /// `data` holds a live `Box<T>`.
+    unsafe fn clone(data: *const Storage) -> Payload {
+        // SAFETY: the caller guarantees a live `Box<T>`, borrowed only for the copy.
+        let message: &T = unsafe { &*data.cast::<Box<T>>() };
+        Payload::new(message.clone())
+    }
 
     /// # Safety
     /// `data` holds a live `Box<T>`.
@@ -160,8 +179,17 @@ impl Dyn {
         as_dyn: Self::as_dyn,
         into_box: Self::into_box,
         read_into: None,
+        clone: Self::clone,
         drop: Self::drop,
     };
+
+    /// # Safety
+    /// `data` holds a live `Box<dyn AnyMessage>`.
+    unsafe fn clone(data: *const Storage) -> Payload {
+        // SAFETY: the caller guarantees a live box, borrowed only for the copy.
+        let message: &dyn AnyMessage = unsafe { &**data.cast::<Box<dyn AnyMessage>>() };
+        Payload::from_box(message.clone_box())
+    }
 
     /// # Safety
     /// `data` holds a live `Box<dyn AnyMessage>`.
@@ -269,6 +297,14 @@ impl Payload {
             Place::Boxed => Some(unsafe { &**self.data.as_ptr().cast::<Box<T>>() }),
             Place::Dyn => self.as_dyn().downcast_ref::<T>(),
         }
+    }
+
+    /// A copy of the message, inline again when it fits: a router fanning one message out
+    /// allocates no more than the sender did.
+    #[inline]
+    pub(crate) fn duplicate(&self) -> Payload {
+        // SAFETY: `data` holds the value `vtable` was made for, alive while `self` is.
+        unsafe { (self.vtable.clone)(&self.data) }
     }
 
     /// The message, boxed.
@@ -489,5 +525,39 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 5);
         drop(wrong);
         assert_eq!(drops.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn duplicates_are_independent_copies_of_every_kind() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let inline = Payload::new(StatusFailure {
+            error: "small".into(),
+        });
+        let copy = inline.duplicate();
+        assert_eq!(
+            copy.vtable.place,
+            Place::Inline,
+            "a small copy stays inline"
+        );
+        assert_eq!(
+            copy.take::<StatusFailure>().expect("type").error,
+            inline.take::<StatusFailure>().expect("type").error
+        );
+
+        let boxed = Payload::new(DeadLetter {
+            receiver: "r".into(),
+            ..Default::default()
+        });
+        let copy = boxed.duplicate();
+        assert_eq!(copy.vtable.place, Place::Boxed);
+        assert_eq!(copy.take::<DeadLetter>().expect("type").receiver, "r");
+        assert_eq!(boxed.take::<DeadLetter>().expect("type").receiver, "r");
+
+        let from_box = Payload::from_box(Box::new(counted(&drops)));
+        let copy = from_box.duplicate();
+        assert!(copy.is::<Counted>());
+        drop(from_box);
+        drop(copy);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "each copy dropped once");
     }
 }

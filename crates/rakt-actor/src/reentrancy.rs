@@ -500,7 +500,12 @@ impl Responder {
 
     /// Answers the ask. A reply the asker no longer waits for is a dead letter.
     pub fn respond<M: Message>(self, message: M) {
-        if let Err(Ok(late)) = self.reply.send(Ok(Payload::new(message))) {
+        self.respond_payload(Payload::new(message));
+    }
+
+    /// Answers the ask with a message of any type, as a router passes a routee's reply on.
+    pub(crate) fn respond_payload(self, message: Payload) {
+        if let Err(Ok(late)) = self.reply.send(Ok(message)) {
             self.responder.cell().system.dead_letter(
                 Some(self.responder.clone()),
                 "ask reply",
@@ -517,6 +522,11 @@ impl Responder {
             name: self.responder.name().to_owned(),
             error: error.to_string(),
         }));
+    }
+
+    /// Gives the asker's side back, to travel on with the question.
+    pub(crate) fn into_reply(self) -> ReplyTo {
+        self.reply
     }
 
     /// Whether the asker has stopped waiting.

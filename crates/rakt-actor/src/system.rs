@@ -323,6 +323,11 @@ impl SpawnOptions {
         self
     }
 
+    /// Whether a supervisor was set.
+    pub(crate) fn has_supervisor(&self) -> bool {
+        self.supervisor.is_some()
+    }
+
     /// Injects a dependency, kept across restarts; see [`Dependency`]. Ids must be non-empty
     /// and distinct, else the spawn fails with [`SpawnError::InvalidDependency`].
     pub fn dependency(mut self, dependency: impl Dependency) -> Self {
@@ -769,6 +774,34 @@ impl ActorSystem {
         options: SpawnOptions,
     ) -> Result<Pid, SpawnError> {
         let first = Incarnation::Factory(Arc::new(factory));
+        spawn_actor(&self.shared, None, name, first, options).await
+    }
+
+    /// Spawns a top-level [`Router`](crate::Router) and its routees, which are its children:
+    /// they are all running when this returns. Invalid settings fail with
+    /// [`SpawnError::InvalidRouter`]; a routee that cannot be spawned fails the spawn.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Broadcast, FnActor, Router};
+    /// use rakt_proto::v1::{GetRoutees, PoisonPill, Routees};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("pool").build()?;
+    /// let router = system
+    ///     .spawn_router("pool", Router::pool(2, || FnActor::new(|_ctx| Ok(()))))
+    ///     .await?;
+    /// let routees: Routees = router.ask(GetRoutees {}).await?;
+    /// assert_eq!(routees.names.len(), 2);
+    /// // Every routee swallows the pill; the router, left with none, stops.
+    /// router.tell(Broadcast::new(PoisonPill {})).await?;
+    /// router.wait_stopped().await?;
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn spawn_router(&self, name: &str, router: crate::Router) -> Result<Pid, SpawnError> {
+        let (first, options) = crate::router::incarnation(router)?;
         spawn_actor(&self.shared, None, name, first, options).await
     }
 

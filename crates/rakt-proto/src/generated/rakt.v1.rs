@@ -95,3 +95,51 @@ impl ::prost::Name for DeadLetter {
         "/rakt.v1.DeadLetter".into()
     }
 }
+/// Asks a router for its routees; it replies with `Routees`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetRoutees {}
+impl ::prost::Name for GetRoutees {
+    const NAME: &'static str = "GetRoutees";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.GetRoutees".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.GetRoutees".into()
+    }
+}
+/// The routees of a router, in routing order.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Routees {
+    /// The routees' names.
+    #[prost(string, repeated, tag = "1")]
+    pub names: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for Routees {
+    const NAME: &'static str = "Routees";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.Routees".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.Routees".into()
+    }
+}
+/// Grows a router's pool by `pool_size` routees when positive, or shrinks it by that many
+/// when negative. A router left with no routees stops.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AdjustRouterPoolSize {
+    /// How many routees to add (positive) or remove (negative).
+    #[prost(int32, tag = "1")]
+    pub pool_size: i32,
+}
+impl ::prost::Name for AdjustRouterPoolSize {
+    const NAME: &'static str = "AdjustRouterPoolSize";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.AdjustRouterPoolSize".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.AdjustRouterPoolSize".into()
+    }
+}
