@@ -43,10 +43,6 @@ const WORKLOADS: &[Workload] = &[
         max_ratio: 2.0,
     },
     Workload {
-        group: "router_fanout_100k",
-        max_ratio: 2.0,
-    },
-    Workload {
         group: "spawn_stop_100k",
         max_ratio: 1.0,
     },
@@ -64,6 +60,10 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload {
         group: "passivate_100k",
+        max_ratio: 2.0,
+    },
+    Workload {
+        group: "router_fanout_100k",
         max_ratio: 2.0,
     },
 ];

@@ -97,48 +97,73 @@ impl Ci {
             args.push("--locked");
         }
         args.extend(["--", "-D", "warnings"]);
+        self.cargo(&args)?;
+        // The runtime's optional telemetry, which the workspace build leaves out.
+        let mut args = vec![
+            "clippy",
+            "-p",
+            "rakt-actor",
+            "--all-features",
+            "--all-targets",
+        ];
+        if self.root.join("Cargo.lock").exists() {
+            args.push("--locked");
+        }
+        args.extend(["--", "-D", "warnings"]);
         self.cargo(&args).map(|_| Vec::new())
     }
 
     fn test(&mut self) -> StepResult {
         let has_nextest = shell::succeeds(shell::cargo(&self.root, ["nextest", "--version"]));
-        let output = if has_nextest {
-            self.cargo(&[
-                "nextest",
-                "run",
-                "--workspace",
-                // An explicit `--lib` overrides the benches' `[lib] test = false`, which would
-                // build the peer frameworks in debug mode for an empty test binary.
-                "--exclude",
-                "rakt-benches",
-                "--lib",
-                "--bins",
-                "--tests",
-                "--examples",
-                "--no-tests=warn",
-            ])?
+        let runner: &[&str] = if has_nextest {
+            &["nextest", "run"]
         } else {
-            self.cargo(&[
-                "test",
-                "--workspace",
-                "--exclude",
-                "rakt-benches",
-                "--lib",
-                "--bins",
-                "--tests",
-                "--examples",
-            ])?
+            &["test"]
         };
-        Ok(self.count_tests(&output))
+        let mut everything = runner.to_vec();
+        everything.extend([
+            "--workspace",
+            // An explicit `--lib` overrides the benches' `[lib] test = false`, which would
+            // build the peer frameworks in debug mode for an empty test binary.
+            "--exclude",
+            "rakt-benches",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+        ]);
+        if has_nextest {
+            everything.push("--no-tests=warn");
+        }
+        let output = self.cargo(&everything)?;
+        let mut notes = self.count_tests(&output);
+        // The runtime's optional telemetry, which the workspace build leaves out, has a test
+        // target of its own that needs both features.
+        let mut telemetry = runner.to_vec();
+        telemetry.extend([
+            "-p",
+            "rakt-actor",
+            "--all-features",
+            "--test",
+            "actor_telemetry",
+        ]);
+        let output = self.cargo(&telemetry)?;
+        notes.extend(self.count_tests(&output));
+        Ok(notes)
     }
 
     fn doctest(&mut self) -> StepResult {
         let output = self.cargo(&["test", "--workspace", "--doc"])?;
-        Ok(self.count_tests(&output))
+        let mut notes = self.count_tests(&output);
+        // The examples of items behind the runtime's telemetry features.
+        let output = self.cargo(&["test", "-p", "rakt-actor", "--all-features", "--doc"])?;
+        notes.extend(self.count_tests(&output));
+        Ok(notes)
     }
 
     fn rustdoc(&mut self) -> StepResult {
-        let mut command = self.cargo_command(&["doc", "--workspace", "--no-deps"]);
+        let mut command =
+            self.cargo_command(&["doc", "--workspace", "--no-deps", "--all-features"]);
         command.env("RUSTDOCFLAGS", "-D warnings");
         captured(command).map(|_| Vec::new())
     }

@@ -23,6 +23,8 @@ pub(crate) struct Envelope {
     pub(crate) message: Payload,
     pub(crate) sender: Option<Pid>,
     pub(crate) reply: Option<ReplyTo>,
+    /// The sender's trace context: empty unless the `spans` feature is on.
+    pub(crate) trace: crate::telemetry::Trace,
 }
 
 /// Control messages, on their own lane, always handled before user messages.
@@ -306,6 +308,10 @@ impl ActorCell {
         self.stats.last_active_ticks.store(now, Ordering::Relaxed);
         let processed = self.stats.processed.load(Ordering::Relaxed);
         self.stats.processed.store(processed + 1, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(instruments) = self.system.instruments.get() {
+            instruments.handled(clock().map_or(0, |clock| clock.delta_as_nanos(0, ticks)));
+        }
     }
 
     /// Enqueues a user message without waiting; what cannot be enqueued becomes a dead letter.
@@ -381,6 +387,7 @@ impl ActorCell {
             message,
             sender,
             reply,
+            trace: _,
         } = envelope;
         if let Some(reply) = reply {
             let name = self.name.to_string();

@@ -79,6 +79,7 @@ impl<'a, A: Actor> Context<'a, A> {
             message,
             sender,
             reply,
+            trace,
         } = envelope;
         if reply.as_ref().is_some_and(ReplyTo::is_closed) {
             self.cell.dead_letter(
@@ -86,6 +87,7 @@ impl<'a, A: Actor> Context<'a, A> {
                     message,
                     sender,
                     reply: None,
+                    trace,
                 },
                 DeadLetterReason::AskerGone,
             );
@@ -220,6 +222,7 @@ impl<'a, A: Actor> Context<'a, A> {
                 message,
                 sender: Some(self.pid.clone()),
                 reply: None,
+                trace: crate::telemetry::Trace::current(),
             });
         } else {
             self.cell.system.dead_letter(
@@ -242,6 +245,7 @@ impl<'a, A: Actor> Context<'a, A> {
             message: Payload::new(message),
             sender: Some(self.pid.clone()),
             reply: None,
+            trace: crate::telemetry::Trace::current(),
         })
     }
 
@@ -412,6 +416,7 @@ impl<'a, A: Actor> Context<'a, A> {
                 message,
                 sender: self.sender.clone(),
                 reply: self.reply.take(),
+                trace: crate::telemetry::Trace::current(),
             })
             .await
     }
@@ -635,6 +640,7 @@ impl<'a, A: Actor> Context<'a, A> {
             message,
             sender: self.sender.take(),
             reply: self.reply.take(),
+            trace: crate::telemetry::Trace::current(),
         };
         let extras = self.extras();
         if extras.stash.len() >= capacity as usize {
@@ -751,6 +757,7 @@ impl<'a, A: Actor> Context<'a, A> {
                 message,
                 sender: self.sender.clone(),
                 reply: self.reply.take(),
+                trace: crate::telemetry::Trace::current(),
             };
             self.cell.dead_letter(envelope, DeadLetterReason::Unhandled);
         }

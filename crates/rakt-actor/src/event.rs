@@ -47,9 +47,10 @@ pub enum DeadLetterReason {
     NoRoutee,
 }
 
-impl fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl DeadLetterReason {
+    /// The reason in words, as `Display` writes it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
             Self::ActorStopped => "actor stopped",
             Self::ActorKilled => "actor killed",
             Self::BehindPoisonPill => "queued behind a poison pill",
@@ -62,7 +63,13 @@ impl fmt::Display for DeadLetterReason {
             Self::NoRecipient => "reply without asker or sender",
             Self::StashFull => "stash full",
             Self::NoRoutee => "no routee for the message",
-        })
+        }
+    }
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The local actor runtime of Rakt: actor systems, actors, `Pid`s, mailboxes, supervision,
 //! dead letters, the event stream, behaviors, the stash, the scheduler, passivation and
-//! eviction, reentrant requests, routers, and system extensions, in one process, with no network code.
+//! eviction, reentrant requests, routers, system extensions and optional telemetry, in one
+//! process, with no network code.
 //!
 //! **Position**: layer 1. It depends on `rakt-mailbox` (the queues) and `rakt-proto` (the
 //! runtime's own wire messages), and on tokio; never on tonic, hyper or any discovery or
@@ -38,8 +39,17 @@
 //! # }
 //! ```
 //!
+//! Features, both off by default:
+//!
+//! - `opentelemetry`: OpenTelemetry metrics, recorded on the meter given to
+//!   [`ActorSystemBuilder::meter`].
+//! - `spans`: a `tracing` span around the handling of each message, whose parent is the span
+//!   the message was sent from.
+//!
 //! `docs/runtime-semantics.md` in the repository states the ordering, delivery, stop and
 //! ask-timeout rules this crate keeps.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod actor;
 mod address;
@@ -64,6 +74,7 @@ mod scheduler;
 mod shutdown;
 mod supervision;
 mod system;
+mod telemetry;
 
 pub use actor::{Actor, FnActor};
 pub use address::{Address, MAX_NAME_LEN, validate_name};

@@ -243,6 +243,7 @@ impl Pid {
             message: Payload::new(message),
             sender: None,
             reply: None,
+            trace: crate::telemetry::Trace::current(),
         });
         match pushed {
             Ok(()) => Ok(()),
@@ -257,6 +258,7 @@ impl Pid {
             message: Payload::new(message),
             sender: None,
             reply: None,
+            trace: crate::telemetry::Trace::current(),
         })
     }
 
@@ -269,6 +271,7 @@ impl Pid {
             message,
             sender,
             reply: None,
+            trace: crate::telemetry::Trace::current(),
         });
         match pushed {
             Ok(()) => Ok(()),
@@ -694,6 +697,7 @@ impl<'a, R> AskFuture<'a, R> {
             message,
             sender,
             reply: Some(reply_to),
+            trace: crate::telemetry::Trace::current(),
         });
         Ok(match pushed {
             Ok(()) => AskState::Waiting(question),

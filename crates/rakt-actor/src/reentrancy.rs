@@ -426,6 +426,7 @@ impl<'c, 'a, A: Actor, R: Message> Request<'c, 'a, A, R> {
             message,
             sender: Some(Pid::from_cell(cell.clone())),
             reply: Some(reply_to),
+            trace: crate::telemetry::Trace::current(),
         };
         // Never waits: a handler must not block on a full mailbox for a request.
         to.cell().try_deliver(envelope)?;

@@ -570,6 +570,7 @@ impl RouterActor {
                 message: payload,
                 sender,
                 reply: ctx.defer_reply().map(Responder::into_reply),
+                trace: crate::telemetry::Trace::current(),
             })
             .await;
     }
@@ -761,6 +762,7 @@ impl ReplyTarget {
                     message,
                     sender: Some(self.router),
                     reply: None,
+                    trace: crate::telemetry::Trace::current(),
                 });
             }
             None => {

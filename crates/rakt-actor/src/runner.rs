@@ -21,6 +21,7 @@ use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::supervision::{Directive, Escalated, History, Strategy, Supervisor};
 use crate::system::run_pre_start;
+use crate::telemetry::Handling;
 
 /// Makes fresh actor states: the first at spawn, another at every restart.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -150,11 +151,15 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                 if envelope.message.is::<PoisonPill>() {
                     break Exit::Poison;
                 }
+                let span = Handling::of(&envelope, &pid);
                 if ctx.load(envelope) {
                     let outcome = match ctx.behavior() {
-                        None => guarded(async { actor.receive(&mut ctx).await }).await,
+                        None => {
+                            guarded(span.instrument(async { actor.receive(&mut ctx).await })).await
+                        }
                         Some(behavior) => {
-                            guarded(async { behavior(&mut actor, &mut ctx).await }).await
+                            let handler = async { behavior(&mut actor, &mut ctx).await };
+                            guarded(span.instrument(handler)).await
                         }
                     };
                     let now = ticks();
@@ -381,6 +386,7 @@ fn post_start() -> Envelope {
         message: Payload::new(PostStart {}),
         sender: None,
         reply: None,
+        trace: crate::telemetry::Trace::current(),
     }
 }
 
@@ -393,6 +399,7 @@ fn terminated(gone: &Pid) -> Envelope {
         message: Payload::new(message),
         sender: Some(gone.clone()),
         reply: None,
+        trace: crate::telemetry::Trace::current(),
     }
 }
 
@@ -403,13 +410,14 @@ async fn handle<A: Actor>(
     actor: &mut A,
     envelope: Envelope,
 ) -> Option<ActorError> {
+    let span = Handling::of(&envelope, ctx.pid());
     if !ctx.load(envelope) {
         return None;
     }
     let started = ticks();
     let outcome = match ctx.behavior() {
-        None => guarded(async { actor.receive(ctx).await }).await,
-        Some(behavior) => guarded(async { behavior(actor, ctx).await }).await,
+        None => guarded(span.instrument(async { actor.receive(ctx).await })).await,
+        Some(behavior) => guarded(span.instrument(async { behavior(actor, ctx).await })).await,
     };
     let now = ticks();
     ctx.cell().record_handled(elapsed(started, now), now);
@@ -715,6 +723,10 @@ async fn restart<A: Actor>(
         .await
         .map_err(|error| Broken(ActorError::msg(error)))?;
     let restarts = cell.stats.restarts.fetch_add(1, Ordering::Relaxed) + 1;
+    #[cfg(feature = "opentelemetry")]
+    if let Some(instruments) = cell.system.instruments.get() {
+        instruments.restarted();
+    }
     cell.system.events.publish(Event::ActorRestarted {
         pid: pid.clone(),
         restarts,

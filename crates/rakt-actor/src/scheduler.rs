@@ -449,6 +449,7 @@ impl Scheduler {
                 message: (entry.make)(),
                 sender: None,
                 reply: None,
+                trace: crate::telemetry::Trace::current(),
             };
             // An undeliverable message is a dead letter either way; a stopped target also ends
             // the schedule.

@@ -75,6 +75,9 @@ pub(crate) struct SystemShared {
     /// The deadlines of asks to this system's actors, watched by one task.
     pub(crate) asks: Arc<AskDeadlines>,
     pub(crate) extensions: Extensions,
+    /// Where metrics go, once `build` made them from the builder's meter.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) instruments: OnceLock<crate::telemetry::Instruments>,
 }
 
 impl SystemShared {
@@ -96,6 +99,10 @@ impl SystemShared {
         reason: DeadLetterReason,
     ) {
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(instruments) = self.instruments.get() {
+            instruments.dead_letter(reason);
+        }
         if self.config.log_dead_letters {
             tracing::info!(system = %self.name, receiver, %reason, message = ?message, "dead letter");
         }
@@ -374,6 +381,8 @@ pub struct ActorSystemBuilder {
     extensions: Extensions,
     /// The type of the first extension registered twice, reported by `build`.
     duplicate_extension: Option<&'static str>,
+    #[cfg(feature = "opentelemetry")]
+    meter: Option<opentelemetry::metrics::Meter>,
 }
 
 impl ActorSystemBuilder {
@@ -533,6 +542,32 @@ impl ActorSystemBuilder {
         self
     }
 
+    /// Records the system's metrics on `meter` (feature `opentelemetry`): live actors
+    /// (`rakt.actor.count`), messages handled (`rakt.actor.messages.processed`) and the time
+    /// each took (`rakt.actor.process.duration`, in seconds), restarts
+    /// (`rakt.actor.restarts`), dead letters by reason (`rakt.dead_letters`), and messages
+    /// waiting in mailboxes (`rakt.actor.mailbox.size`), each with the attribute
+    /// `rakt.system.name`. Without a meter nothing is recorded.
+    ///
+    /// ```
+    /// use opentelemetry::metrics::MeterProvider;
+    /// use rakt_actor::ActorSystem;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+    /// let system = ActorSystem::builder("metered").meter(provider.meter("rakt")).build()?;
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     /// Checks the settings and starts the system on the current tokio runtime.
     pub fn build(self) -> Result<ActorSystem, SystemError> {
         validate_name(&self.name)?;
@@ -605,8 +640,17 @@ impl ActorSystemBuilder {
             anchor: OnceLock::new(),
             asks: AskDeadlines::new(),
             extensions: self.extensions,
+            #[cfg(feature = "opentelemetry")]
+            instruments: OnceLock::new(),
         };
         let shared = Arc::new(shared);
+        #[cfg(feature = "opentelemetry")]
+        if let Some(meter) = &self.meter {
+            let instruments =
+                crate::telemetry::Instruments::new(meter, &shared.name, Arc::downgrade(&shared));
+            // Set once, right after creation, so it cannot already hold a value.
+            let _ = shared.instruments.set(instruments);
+        }
         let handle = shared.runtime.spawn(timer_anchor(Arc::downgrade(&shared)));
         // Set once, right after creation, so it cannot already hold a value.
         let _ = shared.anchor.set(handle.abort_handle());
@@ -669,6 +713,8 @@ impl ActorSystem {
             eviction: None,
             extensions: Extensions::default(),
             duplicate_extension: None,
+            #[cfg(feature = "opentelemetry")]
+            meter: None,
         }
     }
 
@@ -847,6 +893,7 @@ impl ActorSystem {
                     message: Payload::new(message),
                     sender: None,
                     reply: None,
+                    trace: crate::telemetry::Trace::current(),
                 };
                 self.shared.dead_letter(
                     None,
