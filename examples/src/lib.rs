@@ -11,4 +11,5 @@
 //! cargo run --example passivation  # idle and message-count passivation, eviction
 //! cargo run --example reentrancy   # requests answered in continuations, both modes
 //! cargo run --example routers      # routings, resizing, dead routees, broadcast
+//! cargo run --example observability --features telemetry   # spans and OpenTelemetry metrics
 //! ```

@@ -149,6 +149,17 @@ impl Ci {
         ]);
         let output = self.cargo(&telemetry)?;
         notes.extend(self.count_tests(&output));
+        // The example that needs the same features.
+        self.cargo(&[
+            "run",
+            "-p",
+            "rakt-examples",
+            "--features",
+            "telemetry",
+            "--example",
+            "observability",
+        ])?;
+        notes.push("example observability ran with --features telemetry".to_owned());
         Ok(notes)
     }
 
