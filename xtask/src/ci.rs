@@ -98,11 +98,13 @@ impl Ci {
         }
         args.extend(["--", "-D", "warnings"]);
         self.cargo(&args)?;
-        // The runtime's optional telemetry, which the workspace build leaves out.
+        // The runtime's optional telemetry and its example, which the workspace build leaves out.
         let mut args = vec![
             "clippy",
             "-p",
             "rakt-actor",
+            "-p",
+            "rakt-examples",
             "--all-features",
             "--all-targets",
         ];
