@@ -10,6 +10,7 @@
 //! cargo run --example scheduling   # one-off, interval and cron schedules
 //! cargo run --example passivation  # idle and message-count passivation, eviction
 //! cargo run --example reentrancy   # requests answered in continuations, both modes
+//! cargo run --example lifecycle    # extensions, dependencies, shutdown hooks
 //! cargo run --example routers      # routings, resizing, dead routees, broadcast
 //! cargo run --example observability --features telemetry   # spans and OpenTelemetry metrics
 //! ```
