@@ -518,10 +518,20 @@ impl RouterActor {
 
     /// The routee of the current message, for the routings that pick one.
     async fn pick(&mut self, ctx: &Context<'_, Self>) -> Option<usize> {
-        let spec = self.spec.clone();
-        let key = match &spec.routing {
-            Routing::ConsistentHash(hash) => Some((hash.key)(ctx.message_any()?)?),
-            _ => None,
+        /// What picking needs from the routing, copied out so that picking can change `self`.
+        #[derive(Clone, Copy)]
+        enum Pick {
+            Owner { key: u64, virtual_nodes: usize },
+            Next,
+            Random,
+        }
+        let pick = match &self.spec.routing {
+            Routing::ConsistentHash(hash) => Pick::Owner {
+                key: (hash.key)(ctx.message_any()?)?,
+                virtual_nodes: hash.virtual_nodes,
+            },
+            Routing::RoundRobin => Pick::Next,
+            _ => Pick::Random,
         };
         // Bounded by the pool: each turn deals with one stopped routee.
         for _ in 0..=self.routees.len() {
@@ -529,15 +539,15 @@ impl RouterActor {
             if count == 0 {
                 return None;
             }
-            let index = match (&spec.routing, key) {
-                (Routing::ConsistentHash(hash), Some(key)) => self.owner(key, hash.virtual_nodes),
-                (Routing::RoundRobin, _) => {
+            let index = match pick {
+                Pick::Owner { key, virtual_nodes } => self.owner(key, virtual_nodes),
+                Pick::Next => {
                     let index = self.cursor % count;
                     self.cursor = index + 1;
                     index
                 }
                 // A modulo bias of at most `count / 2^64` does not matter here.
-                _ => (self.next_random() % count as u64) as usize,
+                Pick::Random => (self.next_random() % count as u64) as usize,
             };
             if alive(&self.routees[index]) {
                 return Some(index);
@@ -675,15 +685,18 @@ async fn scatter_gather(
     sender: Option<Pid>,
     within: Duration,
 ) -> Result<Payload, String> {
+    // Copies for all routees but one, which gets the question itself.
+    let mut questions: Vec<Payload> = (1..routees.len()).map(|_| question.duplicate()).collect();
+    questions.push(question);
     let mut asks: FuturesUnordered<_> = routees
         .iter()
-        .map(|routee| {
-            Ask::new(routee, question.duplicate(), sender.clone(), keep_reply)
+        .zip(questions)
+        .map(|(routee, question)| {
+            Ask::new(routee, question, sender.clone(), keep_reply)
                 .timeout(within)
                 .into_future()
         })
         .collect();
-    drop(question);
     let mut last = None;
     // Ends when a reply comes or every ask has failed; each ask ends within `within`.
     while let Some(outcome) = asks.next().await {

@@ -106,8 +106,9 @@ mod metrics {
         /// Creates the instruments on `meter`. The two observed ones (live actors and queued
         /// messages) read the system when the meter's reader collects, through `system`,
         /// which does not keep the system alive.
-        pub(crate) fn new(meter: &Meter, name: &str, system: Weak<SystemShared>) -> Self {
-            let attributes = [KeyValue::new(SYSTEM, name.to_owned())];
+        pub(crate) fn new(meter: &Meter, name: &Arc<str>, system: Weak<SystemShared>) -> Self {
+            // Shared, not copied: cloning the attribute for a dead letter allocates nothing.
+            let attributes = [KeyValue::new(SYSTEM, name.clone())];
             let actors = system.clone();
             let tags = attributes.clone();
             // The observed instruments live as long as the meter's provider keeps them.

@@ -101,6 +101,12 @@ fn workers_timed(
     }
 }
 
+/// A round-robin router of `size` logging workers, spawned as `name`.
+async fn round_robin(system: &ActorSystem, name: &str, size: usize, seen: &Log) -> Pid {
+    let router = Router::pool(size, workers(seen)).routing(Routing::RoundRobin);
+    system.spawn_router(name, router).await.expect("spawn")
+}
+
 async fn routees(router: &Pid) -> Vec<String> {
     let routees: Routees = router.ask(GetRoutees {}).await.expect("routees");
     routees.names
@@ -114,8 +120,7 @@ fn system(name: &str) -> ActorSystem {
 async fn round_robin_takes_routees_in_turn() {
     let system = system("round-robin");
     let seen = log();
-    let router = Router::pool(3, workers(&seen)).routing(Routing::RoundRobin);
-    let router = system.spawn_router("rr", router).await.expect("spawn");
+    let router = round_robin(&system, "rr", 3, &seen).await;
     assert_eq!(routees(&router).await, ["rr-0", "rr-1", "rr-2"]);
     for n in 0..9 {
         router.tell(Ping { n }).await.expect("tell");
@@ -370,8 +375,7 @@ async fn a_router_replaces_a_dead_routee_in_its_place() {
 async fn removed_routees_shrink_the_pool_and_the_last_one_stops_the_router() {
     let system = system("remove");
     let seen = log();
-    let router = Router::pool(2, workers(&seen)).routing(Routing::RoundRobin);
-    let router = system.spawn_router("pool", router).await.expect("spawn");
+    let router = round_robin(&system, "pool", 2, &seen).await;
     let first = system.local_actor("pool-0").expect("routee");
     first.stop().await.expect("stop");
     // Whether or not its `Terminated` has arrived, nothing goes to the stopped routee.
@@ -403,8 +407,7 @@ async fn removed_routees_shrink_the_pool_and_the_last_one_stops_the_router() {
 async fn the_pool_grows_and_shrinks_at_run_time() {
     let system = system("resize");
     let seen = log();
-    let router = Router::pool(3, workers(&seen)).routing(Routing::RoundRobin);
-    let router = system.spawn_router("pool", router).await.expect("spawn");
+    let router = round_robin(&system, "pool", 3, &seen).await;
     let grown: Routees = router
         .ask(AdjustRouterPoolSize { pool_size: 2 })
         .await
@@ -446,8 +449,7 @@ async fn the_pool_grows_and_shrinks_at_run_time() {
 async fn a_broadcast_reaches_every_routee_whatever_the_routing() {
     let system = system("broadcast");
     let seen = log();
-    let router = Router::pool(3, workers(&seen)).routing(Routing::RoundRobin);
-    let router = system.spawn_router("pool", router).await.expect("spawn");
+    let router = round_robin(&system, "pool", 3, &seen).await;
     router
         .tell(Broadcast::new(Ping { n: 7 }))
         .await
