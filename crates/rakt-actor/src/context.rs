@@ -206,32 +206,49 @@ impl<'a, A: Actor> Context<'a, A> {
     /// Replies to the message: to the asker when it is an ask, else to the sender. A reply
     /// with nowhere to go becomes a dead letter.
     pub fn respond<M: Message>(&mut self, message: M) {
-        let message = Payload::new(message);
-        if let Some(reply) = self.reply.take() {
-            if let Err(Ok(late)) = reply.send(Ok(message)) {
-                self.cell.system.dead_letter(
-                    Some(self.pid.clone()),
-                    "ask reply",
-                    late,
-                    DeadLetterReason::LateReply,
-                );
-            }
-        } else if let Some(sender) = &self.sender {
-            // Failures are already dead letters; a reply has no one else to go to.
-            let _ = sender.cell().try_deliver(Envelope {
-                message,
-                sender: Some(self.pid.clone()),
-                reply: None,
-                trace: crate::telemetry::Trace::current(),
-            });
-        } else {
-            self.cell.system.dead_letter(
-                Some(self.pid.clone()),
-                "no recipient",
-                message,
-                DeadLetterReason::NoRecipient,
-            );
-        }
+        crate::letter::answer(
+            self.pid,
+            self.reply.take(),
+            self.sender.as_ref(),
+            Payload::new(message),
+        );
+    }
+
+    /// Takes the message out with its sender and its asker, as a [`Letter`](crate::Letter)
+    /// to answer or forward later, from outside this handler. `None` when the message was
+    /// already taken or forwarded. [`sender`](Self::sender) still answers afterwards.
+    ///
+    /// ```
+    /// use rakt_actor::{Actor, ActorError, Context, Letter};
+    /// use rakt_proto::v1::PostStart;
+    /// use tokio::sync::mpsc::UnboundedSender;
+    ///
+    /// /// Passes every message to the test, or to a worker task, that owns the receiver.
+    /// struct Inbox {
+    ///     letters: UnboundedSender<Letter>,
+    /// }
+    ///
+    /// impl Actor for Inbox {
+    ///     async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+    ///         if !ctx.is::<PostStart>() {
+    ///             if let Some(letter) = ctx.take_letter() {
+    ///                 // A closed receiver drops the letter; its asker gets `NoReply`.
+    ///                 let _ = self.letters.send(letter);
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Inbox { letters: tokio::sync::mpsc::unbounded_channel().0 };
+    /// ```
+    pub fn take_letter(&mut self) -> Option<crate::Letter> {
+        let message = self.message.take()?;
+        Some(crate::Letter::new(
+            message,
+            self.sender.clone(),
+            self.reply.take(),
+            self.pid.clone(),
+        ))
     }
 
     /// Sends a message with this actor as sender.

@@ -62,6 +62,7 @@ mod dependency;
 mod error;
 mod event;
 mod extension;
+mod letter;
 mod mailbox;
 mod message;
 mod passivation;
@@ -87,6 +88,7 @@ pub use error::{
     SystemError,
 };
 pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
+pub use letter::Letter;
 pub use mailbox::{MailboxConfig, MessageOrder};
 pub use message::{AnyMessage, Message};
 pub use passivation::{Eviction, EvictionPolicy, Passivation, PassivationReason};

@@ -251,6 +251,48 @@ impl Pid {
         }
     }
 
+    /// Sends a message whose sender is `sender`: the receiver's
+    /// [`Context::sender`](crate::Context::sender) is `sender`, and its
+    /// [`respond`](crate::Context::respond) replies to `sender`. This is for code that acts
+    /// for an actor outside its handler, such as a test probe; a handler sends with
+    /// [`Context::tell`](crate::Context::tell).
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Context};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("tell-from").build()?;
+    /// let (heard, mut replies) = mpsc::unbounded_channel();
+    /// let listener = system
+    ///     .spawn_fn("listener", move |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             let _ = heard.send(text.error);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let echo = system
+    ///     .spawn_fn("echo", |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             ctx.respond(text);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// // The echo answers the listener, not the caller.
+    /// echo.tell_from(&listener, Text { error: "hi".into() }).await?;
+    /// assert_eq!(replies.recv().await.as_deref(), Some("hi"));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn tell_from<M: Message>(&self, sender: &Pid, message: M) -> Result<(), SendError> {
+        self.send(Payload::new(message), Some(sender.clone())).await
+    }
+
     /// Sends a message without ever waiting: a full bounded mailbox fails at once with
     /// [`SendError::MailboxFull`]. An undeliverable message goes to dead letters.
     pub fn try_tell<M: Message>(&self, message: M) -> Result<(), SendError> {
@@ -567,6 +609,36 @@ impl<'a, R> Ask<'a, R> {
             timeout,
             decode,
         }
+    }
+
+    /// Asks on behalf of `sender`: the receiver's [`Context::sender`](crate::Context::sender)
+    /// is `sender`, while the reply still comes back to this ask. For code that acts for an
+    /// actor outside its handler, such as a test probe.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Context};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("ask-sender").build()?;
+    /// let teller = system
+    ///     .spawn_fn("who", |ctx: &mut Context<'_, _>| {
+    ///         let name = ctx.sender().map(|s| s.name().to_owned()).unwrap_or_default();
+    ///         ctx.respond(Text { error: name });
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let probe = system.spawn_fn("probe", |_ctx| Ok(())).await?;
+    /// let reply: Text = teller.ask(Text::default()).sender(&probe).await?;
+    /// assert_eq!(reply.error, "probe");
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sender(mut self, sender: &Pid) -> Self {
+        self.sender = Some(sender.clone());
+        self
     }
 
     /// How long to wait for the reply; zero is rejected with [`AskError::ZeroTimeout`].
