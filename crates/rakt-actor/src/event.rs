@@ -327,6 +327,29 @@ impl Subscription {
     pub fn try_recv(&mut self) -> Option<Event> {
         self.rx.try_recv().ok()
     }
+
+    /// Polls for the next event, for code that implements a future or a stream by hand:
+    /// `Ready(None)` once the system has stopped and every event was read; on `Pending`, the
+    /// task of `cx` is woken when an event arrives. Only the last task to poll is woken.
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use rakt_actor::{ActorSystem, Event};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("poll").build()?;
+    /// let mut events = system.subscribe();
+    /// system.spawn_fn("echo", |_ctx| Ok(())).await?;
+    /// let event = poll_fn(|cx| events.poll_recv(cx)).await;
+    /// assert!(matches!(event, Some(Event::ActorStarted { .. })));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
 }
 
 impl fmt::Debug for Subscription {

@@ -113,6 +113,34 @@ impl Letter {
         );
     }
 
+    /// Answers with a failure: an asker gets
+    /// [`AskError::HandlerFailed`](crate::AskError::HandlerFailed), a sender gets a
+    /// [`StatusFailure`](rakt_proto::v1::StatusFailure) message, as a failed
+    /// [`Pid::pipe_to`](crate::Pid::pipe_to) delivers; with neither, the failure becomes a
+    /// dead letter.
+    pub fn fail(&mut self, error: impl fmt::Display) {
+        match self.reply.take() {
+            // The asker may have stopped waiting; then nobody needs to hear it.
+            Some(reply) => {
+                let _ = reply.send(Err(crate::AskError::HandlerFailed {
+                    name: self.receiver.name().to_owned(),
+                    error: error.to_string(),
+                }));
+            }
+            None => {
+                let failure = rakt_proto::v1::StatusFailure {
+                    error: error.to_string(),
+                };
+                answer(
+                    &self.receiver,
+                    None,
+                    self.sender.as_ref(),
+                    Payload::new(failure),
+                );
+            }
+        }
+    }
+
     /// Sends the message on to `to` with its original sender, and with its asker when it is
     /// an ask, so that `to` answers the asker directly.
     pub async fn forward(self, to: &Pid) -> Result<(), SendError> {

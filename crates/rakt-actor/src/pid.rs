@@ -752,8 +752,10 @@ impl<'a, R> AskFuture<'a, R> {
             return Err(AskError::ZeroTimeout);
         }
         // From its own handler, through `Context::ask` or straight through a `Pid`, an actor
-        // asking itself would wait for a reply it cannot give until the timeout.
-        if sender.as_ref() == Some(target) || crate::runner::is_current(&target.cell) {
+        // asking itself would wait for a reply it cannot give until the timeout. Outside its
+        // handler nothing waits on it: naming an actor as the sender of an ask to itself,
+        // with `Ask::sender`, is no cycle.
+        if crate::runner::is_current(&target.cell) {
             return Err(AskError::SelfAsk {
                 name: target.name().to_owned(),
             });

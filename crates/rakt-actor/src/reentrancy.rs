@@ -506,14 +506,7 @@ impl Responder {
 
     /// Answers the ask with a message of any type, as a router passes a routee's reply on.
     pub(crate) fn respond_payload(self, message: Payload) {
-        if let Err(Ok(late)) = self.reply.send(Ok(message)) {
-            self.responder.cell().system.dead_letter(
-                Some(self.responder.clone()),
-                "ask reply",
-                late,
-                DeadLetterReason::LateReply,
-            );
-        }
+        crate::letter::answer(&self.responder, Some(self.reply), None, message);
     }
 
     /// Answers the ask with a failure: the asker gets [`AskError::HandlerFailed`].

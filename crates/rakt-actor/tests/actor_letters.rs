@@ -8,7 +8,7 @@ use std::time::Duration;
 use rakt_actor::{
     Actor, ActorError, ActorSystem, AskError, Context, DeadLetterReason, Event, Letter, Pid,
 };
-use rakt_proto::v1::PostStart;
+use rakt_proto::v1::{PostStart, StatusFailure};
 use support::{Ping, Pong, next_event};
 use tokio::sync::mpsc;
 
@@ -190,11 +190,38 @@ async fn an_ask_on_behalf_of_another_actor_names_it_as_sender() {
     // The reply comes back to the ask, not to the named sender.
     assert_eq!(reply.unwrap(), Pong { n: 80 });
 
-    // Asking an actor on its own behalf would wait for itself.
-    let outcome = pid.ask::<Pong, _>(Ping { n: 9 }).sender(&pid).await;
-    assert!(
-        matches!(outcome, Err(AskError::SelfAsk { .. })),
-        "{outcome:?}"
-    );
+    // From outside its handler, an ask may even name the asked actor as its sender: nothing
+    // waits on the actor itself, so it is no self-ask.
+    let asking = pid.ask::<Pong, _>(Ping { n: 9 }).sender(&pid);
+    let answering = async {
+        let mut letter = next(&mut letters).await;
+        assert_eq!(letter.sender(), Some(&pid));
+        letter.respond(Pong { n: 90 });
+    };
+    let (reply, ()) = tokio::join!(asking, answering);
+    assert_eq!(reply.unwrap(), Pong { n: 90 });
+    system.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_letter_fails_its_asker_or_tells_its_sender_of_the_failure() {
+    let system = ActorSystem::builder("letters").build().unwrap();
+    let (pid, mut letters) = inbox(&system, "inbox").await;
+    let (listener, mut heard) = inbox(&system, "listener").await;
+
+    let asking = pid.ask::<Pong, _>(Ping { n: 1 });
+    let failing = async { next(&mut letters).await.fail("no pongs today") };
+    let (reply, ()) = tokio::join!(asking, failing);
+    let Err(AskError::HandlerFailed { name, error }) = reply else {
+        panic!("expected a handler failure, got {reply:?}");
+    };
+    assert_eq!((name.as_str(), error.as_str()), ("inbox", "no pongs today"));
+
+    pid.tell_from(&listener, Ping { n: 2 }).await.unwrap();
+    next(&mut letters).await.fail("still none");
+    let failure = next(&mut heard).await;
+    let status = failure.message().downcast_ref::<StatusFailure>();
+    assert_eq!(status.map(|s| s.error.as_str()), Some("still none"));
+    assert_eq!(failure.sender(), Some(&pid));
     system.stop().await.unwrap();
 }

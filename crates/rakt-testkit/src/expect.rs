@@ -7,6 +7,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use rakt_actor::{AnyMessage, DeadLetter};
+
+use crate::error::ExpectError;
 use tokio::time::Instant;
 
 /// Why an expectation was not met, before the caller's line and the time are added.
@@ -56,7 +58,7 @@ type Check<'a, T> = Box<
 /// // Nothing else comes: the outcome is an error instead of a panic.
 /// let error = probe.expect_any_message().within(Duration::from_millis(20)).outcome().await;
 /// assert!(error.unwrap_err().received().is_none());
-/// kit.shutdown().await?;
+/// kit.stop().await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -136,110 +138,6 @@ impl<T> fmt::Debug for Expect<'_, T> {
             .field("timeout", &self.timeout)
             .field("caller", &self.caller)
             .finish_non_exhaustive()
-    }
-}
-
-/// An expectation that was not met: the text of the panic an awaited [`Expect`] raises, and
-/// the error [`Expect::outcome`] returns.
-///
-/// ```
-/// use std::time::Duration;
-/// use rakt_testkit::TestKit;
-/// use rakt_proto::v1::PostStart;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let kit = TestKit::new();
-/// let mut probe = kit.probe().await?;
-/// let error = probe
-///     .expect_message(PostStart {})
-///     .within(Duration::from_millis(10))
-///     .outcome()
-///     .await
-///     .unwrap_err();
-/// assert_eq!(error.expectation(), "expect_message");
-/// assert_eq!(error.received(), None);
-/// assert_eq!(error.caller().file(), file!());
-/// assert!(error.to_string().contains("nothing arrived within 10ms"));
-/// kit.shutdown().await?;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "{expectation} failed at {caller} ({subject})\n  expected: {expected}\n  {}",
-    ReceivedText::new(.received, .after, .timeout)
-)]
-pub struct ExpectError {
-    expectation: &'static str,
-    subject: String,
-    expected: String,
-    received: Option<String>,
-    after: Duration,
-    timeout: Duration,
-    caller: &'static Location<'static>,
-}
-
-impl ExpectError {
-    /// The expectation's name, such as `expect_message`.
-    pub fn expectation(&self) -> &'static str {
-        self.expectation
-    }
-
-    /// Who was expected to receive or see it: a probe or a test kit, by name.
-    pub fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    /// What was expected, in words.
-    pub fn expected(&self) -> &str {
-        &self.expected
-    }
-
-    /// What arrived instead, in words; `None` when nothing did.
-    pub fn received(&self) -> Option<&str> {
-        self.received.as_deref()
-    }
-
-    /// How long the expectation waited before it failed.
-    pub fn after(&self) -> Duration {
-        self.after
-    }
-
-    /// The timeout it had.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The test's line that made the expectation.
-    pub fn caller(&self) -> &'static Location<'static> {
-        self.caller
-    }
-}
-
-/// The last line of an [`ExpectError`]'s text.
-struct ReceivedText<'e> {
-    received: Option<&'e str>,
-    after: Duration,
-    timeout: Duration,
-}
-
-impl<'e> ReceivedText<'e> {
-    fn new(received: &'e Option<String>, after: &Duration, timeout: &Duration) -> Self {
-        Self {
-            received: received.as_deref(),
-            after: *after,
-            timeout: *timeout,
-        }
-    }
-}
-
-impl fmt::Display for ReceivedText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.received {
-            Some(received) => write!(f, "received: {received} after {:.1?}", self.after),
-            None => write!(f, "received: nothing arrived within {:?}", self.timeout),
-        }
     }
 }
 

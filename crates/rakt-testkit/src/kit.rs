@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rakt_actor::{
-    Actor, ActorSystem, ActorSystemBuilder, DeadLetter, Event, Message, Pid, Router, SpawnError,
-    SpawnOptions, Subscription, SystemError,
+    Actor, ActorError, ActorSystem, ActorSystemBuilder, Context, DeadLetter, Event, FnActor,
+    Message, Pid, Router, SpawnError, SpawnOptions, Subscription, SystemError,
 };
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::expect::{Expect, Failure, describe, describe_dead_letter, list};
 use crate::probe::Probe;
@@ -69,13 +70,14 @@ impl TestKitBuilder {
             None => builder,
         };
         let system = builder.build()?;
-        Ok(TestKit::with(system, self.expect_timeout))
+        TestKit::with(system, self.expect_timeout)
     }
 
     /// Makes a kit over a system built elsewhere, such as a node of a cluster: the kit
-    /// records its events from now on and stops it when it is shut down or dropped. The
-    /// name and system settings of this builder do not apply.
-    pub fn attach(self, system: ActorSystem) -> TestKit {
+    /// records its events from now on and stops the system when it is stopped or dropped.
+    /// The name and system settings of this builder do not apply. Fails with
+    /// [`SystemError::NoRuntime`] outside a tokio runtime.
+    pub fn attach(self, system: ActorSystem) -> Result<TestKit, SystemError> {
         TestKit::with(system, self.expect_timeout)
     }
 }
@@ -93,10 +95,11 @@ impl fmt::Debug for TestKitBuilder {
 /// An actor system for one test: test-friendly defaults, [`Probe`]s, and a recorder of every
 /// event and dead letter, for expectations on them.
 ///
-/// The kit stops its system when [`shutdown`](Self::shutdown) is awaited, or, failing that,
-/// when it is dropped: then the stop runs on the test's runtime, so every actor task ends
-/// while the runtime runs, and with it at the latest. It works with `#[tokio::test]` on the
-/// current-thread and the multi-thread runtime alike.
+/// The kit stops its system when [`stop`](Self::stop) is awaited, or, failing that, when it
+/// is dropped. On the multi-thread runtime the drop waits for a graceful stop; on the
+/// current-thread runtime it starts the stop as a task, which completes if the test goes on
+/// awaiting, and the runtime aborts the actors when the test returns first. Either way no
+/// task outlives the test's runtime. The kit works with `#[tokio::test]` on both runtimes.
 ///
 /// The expectations of the kit (`expect_dead_letter*`, `expect_event`) look at everything
 /// recorded since the kit started and take the first match, so the order of unrelated
@@ -116,7 +119,7 @@ impl fmt::Debug for TestKitBuilder {
 /// let _ = quiet.tell(Text { error: "anyone?".into() }).await;
 /// let letter = kit.expect_dead_letter(Text { error: "anyone?".into() }).await;
 /// assert_eq!(letter.reason(), DeadLetterReason::ActorStopped);
-/// kit.shutdown().await?;
+/// kit.stop().await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -157,8 +160,8 @@ impl TestKit {
     ///     .build()?;
     /// assert_eq!(kit.system().name(), "orders");
     /// assert_eq!(kit.system().extension::<u32>(), Some(&42));
-    /// assert_eq!(kit.probe().await?.timeout(), Duration::from_millis(500));
-    /// kit.shutdown().await?;
+    /// assert_eq!(kit.probe().await?.expect_timeout(), Duration::from_millis(500));
+    /// kit.stop().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -170,14 +173,15 @@ impl TestKit {
         }
     }
 
-    fn with(system: ActorSystem, expect_timeout: Duration) -> Self {
-        let recorder = Recorder::new(&system);
-        Self {
+    fn with(system: ActorSystem, expect_timeout: Duration) -> Result<Self, SystemError> {
+        let runtime = Handle::try_current().map_err(|_| SystemError::NoRuntime)?;
+        let recorder = Recorder::new(&system, &runtime);
+        Ok(Self {
             system,
             recorder,
             expect_timeout,
             probes: AtomicU64::new(0),
-        }
+        })
     }
 
     /// The actor system under test.
@@ -203,6 +207,25 @@ impl TestKit {
         options: SpawnOptions,
     ) -> Result<Pid, SpawnError> {
         self.system.spawn_with(name, actor, options).await
+    }
+
+    /// Spawns a top-level actor whose state comes from `factory`, now and at every restart.
+    pub async fn spawn_factory<A: Actor>(
+        &self,
+        name: &str,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+        options: SpawnOptions,
+    ) -> Result<Pid, SpawnError> {
+        self.system.spawn_factory(name, factory, options).await
+    }
+
+    /// Spawns a top-level actor made from a closure.
+    pub async fn spawn_fn(
+        &self,
+        name: &str,
+        receive: impl FnMut(&mut Context<'_, FnActor>) -> Result<(), ActorError> + Send + 'static,
+    ) -> Result<Pid, SpawnError> {
+        self.system.spawn_fn(name, receive).await
     }
 
     /// Spawns a router.
@@ -283,7 +306,7 @@ impl TestKit {
     /// worker.stop().await?;
     /// kit.expect_event(|event| matches!(event, Event::ActorStopped { pid } if *pid == worker))
     ///     .await;
-    /// kit.shutdown().await?;
+    /// kit.stop().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -312,13 +335,14 @@ impl TestKit {
         )
     }
 
-    /// Every dead letter since the kit started, expected or not.
-    pub async fn dead_letters(&self) -> Vec<Arc<DeadLetter>> {
-        self.recorder.dead_letters().await
+    /// Every dead letter since the kit started, expected or not, including those made by
+    /// sends that have returned.
+    pub fn dead_letters(&self) -> Vec<Arc<DeadLetter>> {
+        self.recorder.dead_letters()
     }
 
     /// Stops the system: every actor stops gracefully, within the shutdown timeout.
-    pub async fn shutdown(self) -> Result<(), SystemError> {
+    pub async fn stop(self) -> Result<(), SystemError> {
         self.system.stop().await
     }
 
@@ -372,21 +396,28 @@ impl Drop for TestKit {
         if !self.system.is_running() {
             return;
         }
-        // Dropping cannot wait, so the stop runs as a task of the test's runtime: the actors
-        // end while the runtime runs, or with it when the test returns first.
-        let system = self.system.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = system.stop().await {
-                        tracing::warn!(system = system.name(), %error, "test kit stop failed");
-                    }
-                });
-            }
-            Err(_) => tracing::warn!(
+        let Ok(runtime) = Handle::try_current() else {
+            tracing::warn!(
                 system = self.system.name(),
                 "test kit dropped outside a tokio runtime: its actors end with their runtime"
-            ),
+            );
+            return;
+        };
+        let system = self.system.clone();
+        let stop = async move {
+            if let Err(error) = system.stop().await {
+                tracing::warn!(system = system.name(), %error, "test kit stop failed");
+            }
+        };
+        // On the multi-thread runtime the stop completes here, gracefully: `post_stop`s and
+        // shutdown hooks run before the test goes on. The current-thread runtime cannot be
+        // blocked from its own thread, and a panicking test is not held up, so there the stop
+        // runs as a task: it finishes while the runtime runs on, and the runtime aborts the
+        // actors' tasks when it ends first.
+        if runtime.runtime_flavor() == RuntimeFlavor::MultiThread && !std::thread::panicking() {
+            tokio::task::block_in_place(|| runtime.block_on(stop));
+        } else {
+            runtime.spawn(stop);
         }
     }
 }

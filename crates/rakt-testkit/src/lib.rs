@@ -68,8 +68,8 @@
 //!     let mut probe = kit.probe().await?;
 //!
 //!     // Tells: the counter answers its sender, the probe.
-//!     probe.send(&counter, Add { amount: 2 }).await?;
-//!     probe.send(&counter, Add { amount: 3 }).await?;
+//!     probe.tell(&counter, Add { amount: 2 }).await?;
+//!     probe.tell(&counter, Add { amount: 3 }).await?;
 //!     probe.expect_message(Total { value: 2 }).await;
 //!     probe.expect_message(Total { value: 5 }).await;
 //!     assert_eq!(probe.sender(), Some(&counter));
@@ -83,10 +83,10 @@
 //!     probe.watch(&counter);
 //!     counter.stop().await?;
 //!     probe.expect_terminated(&counter).await;
-//!     let _ = probe.send(&counter, Add { amount: 1 }).await;
+//!     let _ = probe.tell(&counter, Add { amount: 1 }).await;
 //!     kit.expect_dead_letter(Add { amount: 1 }).await;
 //!
-//!     kit.shutdown().await?;
+//!     kit.stop().await?;
 //!     Ok(())
 //! }
 //! # #[tokio::main(flavor = "current_thread")]
@@ -101,7 +101,7 @@ mod kit;
 mod probe;
 mod recorder;
 
-pub use error::ProbeError;
-pub use expect::{Expect, ExpectError};
+pub use error::{ExpectError, TestKitError};
+pub use expect::Expect;
 pub use kit::{DEFAULT_EXPECT_TIMEOUT, TestKit, TestKitBuilder};
 pub use probe::Probe;

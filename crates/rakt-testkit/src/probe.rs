@@ -4,15 +4,28 @@ use std::fmt;
 use std::time::Duration;
 
 use rakt_actor::{
-    Actor, ActorError, ActorSystem, AnyMessage, Ask, Context, Event, Letter, LookupError, Message,
-    Pid, SendError, StopError,
+    Actor, ActorError, ActorSystem, AnyMessage, Ask, Context, Event, Letter, LookupError,
+    MailboxConfig, Message, Passivation, Pid, SendError, SpawnOptions, StopError,
 };
 use rakt_proto::v1::{PoisonPill, PostStart, Terminated};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::error::ProbeError;
+use crate::error::TestKitError;
 use crate::expect::{Expect, Failure, describe, list};
+
+/// What a failed expectation says when the probe's actor stopped: no message can come.
+const STOPPED: &str = "no message: the probe's actor stopped";
+
+/// What the probe's next message was.
+enum Next<'p> {
+    /// A message, now the last message.
+    Message(&'p dyn AnyMessage),
+    /// None before the deadline.
+    Nothing,
+    /// None, ever: the probe's actor stopped (killed, stopped, or its system stopped).
+    Stopped,
+}
 
 /// The actor behind a probe: it hands every message, with its sender and asker, to the test.
 struct Inbox {
@@ -37,14 +50,14 @@ impl Actor for Inbox {
 ///
 /// Made by [`TestKit::probe`](crate::TestKit::probe). Every `expect_*` method returns an
 /// [`Expect`] to await: it waits at most the probe's timeout (3 s by default, see
-/// [`set_timeout`](Self::set_timeout)) or the one given to [`Expect::within`], and panics
+/// [`set_expect_timeout`](Self::set_expect_timeout)) or the one given to [`Expect::within`], and panics
 /// with what was expected, what arrived instead and the test's line when it is not met. The
 /// message an expectation takes becomes the probe's *last message*: [`sender`](Self::sender),
-/// [`reply`](Self::reply) and [`forward`](Self::forward) act on it.
+/// [`respond`](Self::respond), [`fail`](Self::fail) and [`forward`](Self::forward) act on it.
 ///
-/// Operations that can fail for reasons other than a broken expectation (`send`, `ask`,
-/// `forward`, `watch_named`, `stop`) return a `Result` instead of panicking, so a test can
-/// check those failures too.
+/// Operations that can fail for reasons other than a broken expectation (`tell`, `ask`,
+/// `forward`, `respond`, `fail`, `watch_named`, `stop`) return a `Result` instead of
+/// panicking, so a test can check those failures too.
 ///
 /// ```
 /// use rakt_testkit::TestKit;
@@ -64,10 +77,10 @@ impl Actor for Inbox {
 ///     })
 ///     .await?;
 /// let mut probe = kit.probe().await?;
-/// probe.send(&shout, Text { error: "hey".into() }).await?;
+/// probe.tell(&shout, Text { error: "hey".into() }).await?;
 /// probe.expect_message(Text { error: "HEY".into() }).await;
 /// assert_eq!(probe.sender(), Some(&shout));
-/// kit.shutdown().await?;
+/// kit.stop().await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -87,7 +100,14 @@ impl Probe {
         timeout: Duration,
     ) -> Result<Self, rakt_actor::SpawnError> {
         let (tx, letters) = mpsc::unbounded_channel();
-        let pid = system.spawn(name, Inbox { letters: tx }).await?;
+        // Whatever the system's defaults, a probe keeps every message, in arrival order, and
+        // lives until the test is done with it.
+        let options = SpawnOptions::new()
+            .mailbox(MailboxConfig::Unbounded)
+            .passivation(Passivation::LongLived);
+        let pid = system
+            .spawn_with(name, Inbox { letters: tx }, options)
+            .await?;
         Ok(Self {
             pid,
             system: system.clone(),
@@ -103,17 +123,17 @@ impl Probe {
     }
 
     /// The default timeout of this probe's expectations.
-    pub fn timeout(&self) -> Duration {
+    pub fn expect_timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Changes the default timeout of this probe's expectations.
-    pub fn set_timeout(&mut self, timeout: Duration) {
+    pub fn set_expect_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
     /// Tells `to` a message with the probe as its sender, so replies come to the probe.
-    pub async fn send<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
+    pub async fn tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
         to.tell_from(&self.pid, message).await
     }
 
@@ -126,20 +146,23 @@ impl Probe {
 
     /// Sends the last message on to `to` with its original sender, and its asker when it was
     /// an ask, so that `to` answers that asker directly. The last message is used up.
-    pub async fn forward(&mut self, to: &Pid) -> Result<(), ProbeError> {
+    pub async fn forward(&mut self, to: &Pid) -> Result<(), TestKitError> {
         let letter = self.last.take().ok_or_else(|| self.no_message("forward"))?;
-        letter.forward(to).await.map_err(ProbeError::from)
+        letter.forward(to).await.map_err(TestKitError::from)
     }
 
-    /// Replies to the last message: to its asker when it was an ask, else to its sender. A
-    /// reply with nowhere to go becomes a dead letter.
-    pub fn reply<M: Message>(&mut self, message: M) -> Result<(), ProbeError> {
-        let probe = self.pid.name().to_owned();
-        let letter = self.last.as_mut().ok_or(ProbeError::NoMessage {
-            probe,
-            operation: "reply",
-        })?;
-        letter.respond(message);
+    /// Answers the last message as a handler would: to its asker when it was an ask, else to
+    /// its sender. A reply with nowhere to go becomes a dead letter.
+    pub fn respond<M: Message>(&mut self, message: M) -> Result<(), TestKitError> {
+        self.last_letter("respond")?.respond(message);
+        Ok(())
+    }
+
+    /// Answers the last message with a failure: its asker gets
+    /// [`AskError::HandlerFailed`](rakt_actor::AskError::HandlerFailed), its sender a
+    /// [`StatusFailure`](rakt_proto::v1::StatusFailure).
+    pub fn fail(&mut self, error: impl fmt::Display) -> Result<(), TestKitError> {
+        self.last_letter("fail")?.fail(error);
         Ok(())
     }
 
@@ -171,7 +194,8 @@ impl Probe {
         self.pid.unwatch(target);
     }
 
-    /// Drops every message received and not yet expected; returns how many there were.
+    /// Drops every message that reached the test and was not expected yet; returns how many
+    /// there were. A message still in the probe's mailbox at that moment stays.
     pub fn clear_messages(&mut self) -> usize {
         let mut cleared = 0;
         while self.letters.try_recv().is_ok() {
@@ -258,12 +282,11 @@ impl Probe {
             subject,
             window,
             move |deadline| async move {
+                let expected = format!("no message within {window:?}");
                 match self.next(deadline).await {
-                    None => Ok(()),
-                    Some(got) => Err(Failure::new(
-                        format!("no message within {window:?}"),
-                        Some(describe(got)),
-                    )),
+                    Next::Nothing => Ok(()),
+                    Next::Message(got) => Err(Failure::new(expected, Some(describe(got)))),
+                    Next::Stopped => Err(Failure::new(expected, Some(STOPPED.to_owned()))),
                 }
             },
         )
@@ -277,17 +300,23 @@ impl Probe {
         Expect::new("receive_n", subject, timeout, move |deadline| async move {
             let mut received = Vec::with_capacity(count);
             while received.len() < count {
-                match self.next(deadline).await {
-                    Some(got) => received.push(got.clone_box()),
-                    None => {
-                        let seen: Vec<_> = received.iter().map(|m| describe(m.as_ref())).collect();
-                        let text = format!("{} message(s): {}", seen.len(), list(&seen));
-                        return Err(Failure::new(
-                            format!("{count} messages"),
-                            (!seen.is_empty()).then_some(text),
-                        ));
+                let stopped = match self.next(deadline).await {
+                    Next::Message(got) => {
+                        received.push(got.clone_box());
+                        continue;
                     }
+                    Next::Nothing => false,
+                    Next::Stopped => true,
+                };
+                let seen: Vec<_> = received.iter().map(|m| describe(m.as_ref())).collect();
+                let mut text = format!("{} message(s): {}", seen.len(), list(&seen));
+                if stopped {
+                    text = format!("{text}; then {STOPPED}");
                 }
+                return Err(Failure::new(
+                    format!("{count} messages"),
+                    (stopped || !seen.is_empty()).then_some(text),
+                ));
             }
             Ok(received)
         })
@@ -309,20 +338,29 @@ impl Probe {
             move |deadline| async move {
                 let mut skipped = Vec::new();
                 loop {
-                    let Some(got) = self.next(deadline).await else {
-                        let text = format!("only non-matching messages: {}", list(&skipped));
-                        return Err(Failure::new(
-                            format!(
-                                "a message of type {} matching the predicate",
-                                M::full_name()
-                            ),
-                            (!skipped.is_empty()).then_some(text),
-                        ));
+                    let stopped = match self.next(deadline).await {
+                        Next::Message(got) => {
+                            match got.downcast_ref::<M>() {
+                                Some(m) if predicate(m) => return Ok(m.clone()),
+                                _ => skipped.push(describe(got)),
+                            }
+                            continue;
+                        }
+                        Next::Nothing => false,
+                        Next::Stopped => true,
                     };
-                    match got.downcast_ref::<M>() {
-                        Some(m) if predicate(m) => return Ok(m.clone()),
-                        _ => skipped.push(describe(got)),
+                    let mut text = format!("only non-matching messages: {}", list(&skipped));
+                    if stopped {
+                        text = format!("{text}; then {STOPPED}");
                     }
+                    let expected = format!(
+                        "a message of type {} matching the predicate",
+                        M::full_name()
+                    );
+                    return Err(Failure::new(
+                        expected,
+                        (stopped || !skipped.is_empty()).then_some(text),
+                    ));
                 }
             },
         )
@@ -331,7 +369,7 @@ impl Probe {
     /// Expects `parent` to have, or to spawn, a child named `name`, and returns the child.
     /// The probe's own messages are left alone.
     #[track_caller]
-    pub fn expect_child_spawned(&mut self, parent: &Pid, name: &str) -> Expect<'_, Pid> {
+    pub fn expect_child_spawned(&self, parent: &Pid, name: &str) -> Expect<'_, Pid> {
         let subject = self.subject();
         let timeout = self.timeout;
         let system = self.system.clone();
@@ -355,27 +393,38 @@ impl Probe {
         let timeout = self.timeout;
         Expect::new(expectation, subject, timeout, move |deadline| async move {
             match self.next(deadline).await {
-                None => Err(Failure::new(expected, None)),
-                Some(got) => accept(got).ok_or_else(|| Failure::new(expected, Some(describe(got)))),
+                Next::Nothing => Err(Failure::new(expected, None)),
+                Next::Stopped => Err(Failure::new(expected, Some(STOPPED.to_owned()))),
+                Next::Message(got) => {
+                    accept(got).ok_or_else(|| Failure::new(expected, Some(describe(got))))
+                }
             }
         })
     }
 
     /// The next message, received before `deadline`, which becomes the last message.
-    async fn next(&mut self, deadline: Instant) -> Option<&dyn AnyMessage> {
-        let letter = tokio::time::timeout_at(deadline, self.letters.recv())
-            .await
-            .ok()
-            .flatten()?;
-        Some(self.last.insert(letter).message())
+    async fn next(&mut self, deadline: Instant) -> Next<'_> {
+        match tokio::time::timeout_at(deadline, self.letters.recv()).await {
+            Ok(Some(letter)) => Next::Message(self.last.insert(letter).message()),
+            Ok(None) => Next::Stopped,
+            Err(_) => Next::Nothing,
+        }
+    }
+
+    fn last_letter(&mut self, operation: &'static str) -> Result<&mut Letter, TestKitError> {
+        let probe = self.pid.name();
+        self.last.as_mut().ok_or_else(|| TestKitError::NoMessage {
+            probe: probe.to_owned(),
+            operation,
+        })
     }
 
     fn subject(&self) -> String {
         format!("probe `{}`", self.pid.name())
     }
 
-    fn no_message(&self, operation: &'static str) -> ProbeError {
-        ProbeError::NoMessage {
+    fn no_message(&self, operation: &'static str) -> TestKitError {
+        TestKitError::NoMessage {
             probe: self.pid.name().to_owned(),
             operation,
         }

@@ -1,19 +1,23 @@
 //! The recorder of a test kit: every event of its system, and every dead letter, from the
 //! moment the kit starts, kept until an expectation takes them.
+//!
+//! A small task (the pump) receives the kit's event subscription and wakes the waiting
+//! expectations. Readers also drain the subscription themselves, under the same lock, so a
+//! dead letter made before a read is always seen by it, whether or not the pump ran since.
+//! No lock is held across an await: concurrent expectations and reads never wait on each
+//! other beyond their own deadline.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 
 use rakt_actor::{ActorSystem, DeadLetter, Event, Subscription};
-use tokio::sync::Mutex;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Which of the recorder's two queues an expectation takes from.
-#[derive(Clone, Copy)]
-pub(crate) enum Queue {
-    Events,
-    DeadLetters,
-}
 
 struct State {
     subscription: Subscription,
@@ -23,6 +27,8 @@ struct State {
     dead_letters: VecDeque<Arc<DeadLetter>>,
     /// Every dead letter since the start.
     history: Vec<Arc<DeadLetter>>,
+    /// Whether the system stopped: no event comes any more.
+    closed: bool,
 }
 
 impl State {
@@ -33,49 +39,56 @@ impl State {
         }
         self.events.push_back(event);
     }
+}
 
-    /// Records what the system published since the last look, without waiting.
-    fn catch_up(&mut self) {
-        while let Some(event) = self.subscription.try_recv() {
-            self.record(event);
-        }
-    }
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled whenever new events were recorded or the subscription closed.
+    arrived: Notify,
+}
 
-    /// Waits for the next event until `deadline`; `false` when none came.
-    async fn wait(&mut self, deadline: Instant) -> bool {
-        match tokio::time::timeout_at(deadline, self.subscription.recv()).await {
-            Ok(Some(event)) => {
-                self.record(event);
-                true
-            }
-            Ok(None) | Err(_) => false,
+impl Shared {
+    /// The state, with everything published so far recorded. A panic of another thread
+    /// while it held the lock left the queues as they were, so the lock is taken anyway.
+    fn state(&self) -> MutexGuard<'_, State> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut recorded = false;
+        while let Some(event) = state.subscription.try_recv() {
+            state.record(event);
+            recorded = true;
         }
-    }
-
-    fn len(&self, queue: Queue) -> usize {
-        match queue {
-            Queue::Events => self.events.len(),
-            Queue::DeadLetters => self.dead_letters.len(),
+        if recorded {
+            self.arrived.notify_waiters();
         }
+        state
     }
 }
 
 /// Records a system's events and dead letters for the expectations of a test kit.
 pub(crate) struct Recorder {
-    state: Mutex<State>,
+    shared: Arc<Shared>,
+    pump: JoinHandle<()>,
 }
 
 impl Recorder {
-    /// Subscribes to `system`'s events; what happened before is not seen.
-    pub(crate) fn new(system: &ActorSystem) -> Self {
-        Self {
+    /// Subscribes to `system`'s events, and starts the pump on `runtime`; what happened
+    /// before is not seen.
+    pub(crate) fn new(system: &ActorSystem, runtime: &Handle) -> Self {
+        let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 subscription: system.subscribe(),
                 events: VecDeque::new(),
                 dead_letters: VecDeque::new(),
                 history: Vec::new(),
+                closed: false,
             }),
-        }
+            arrived: Notify::new(),
+        });
+        let pump = runtime.spawn(pump(shared.clone()));
+        Self { shared, pump }
     }
 
     /// Takes the first event for which `predicate` holds, waiting until `deadline`; on
@@ -85,15 +98,15 @@ impl Recorder {
         deadline: Instant,
         mut predicate: impl FnMut(&Event) -> bool,
     ) -> Result<Event, Vec<String>> {
-        let mut state = self.state.lock().await;
-        let found = find(&mut state, Queue::Events, deadline, |state, i| {
-            predicate(&state.events[i])
+        self.take(deadline, |state| {
+            let i = state.events.iter().position(&mut predicate)?;
+            state.events.remove(i)
         })
-        .await;
-        match found.and_then(|i| state.events.remove(i)) {
-            Some(event) => Ok(event),
-            None => Err(state.events.iter().map(|e| format!("{e:?}")).collect()),
-        }
+        .await
+        .ok_or_else(|| {
+            let state = self.shared.state();
+            state.events.iter().map(|e| format!("{e:?}")).collect()
+        })
     }
 
     /// Takes the first dead letter for which `predicate` holds, waiting until `deadline`; on
@@ -103,63 +116,86 @@ impl Recorder {
         deadline: Instant,
         mut predicate: impl FnMut(&DeadLetter) -> bool,
     ) -> Result<Arc<DeadLetter>, Vec<String>> {
-        let mut state = self.state.lock().await;
-        let found = find(&mut state, Queue::DeadLetters, deadline, |state, i| {
-            predicate(&state.dead_letters[i])
+        self.take(deadline, |state| {
+            let i = state.dead_letters.iter().position(|l| predicate(l))?;
+            state.dead_letters.remove(i)
         })
-        .await;
-        match found.and_then(|i| state.dead_letters.remove(i)) {
-            Some(letter) => Ok(letter),
-            None => Err(state
-                .dead_letters
-                .iter()
-                .map(|l| crate::expect::describe_dead_letter(l))
-                .collect()),
-        }
+        .await
+        .ok_or_else(|| {
+            let state = self.shared.state();
+            let left = state.dead_letters.iter();
+            left.map(|l| crate::expect::describe_dead_letter(l))
+                .collect()
+        })
     }
 
     /// The first dead letter to arrive from now until `deadline`, if any; the ones recorded
     /// before are left alone.
     pub(crate) async fn next_dead_letter(&self, deadline: Instant) -> Option<Arc<DeadLetter>> {
-        let mut state = self.state.lock().await;
-        state.catch_up();
-        let before = state.history.len();
-        while state.history.len() == before {
-            if !state.wait(deadline).await {
-                return None;
-            }
-        }
-        state.history.get(before).cloned()
+        let before = self.shared.state().history.len();
+        self.take(deadline, |state| state.history.get(before).cloned())
+            .await
     }
 
     /// Every dead letter since the start, taken by expectations or not.
-    pub(crate) async fn dead_letters(&self) -> Vec<Arc<DeadLetter>> {
-        let mut state = self.state.lock().await;
-        state.catch_up();
-        state.history.clone()
+    pub(crate) fn dead_letters(&self) -> Vec<Arc<DeadLetter>> {
+        self.shared.state().history.clone()
+    }
+
+    /// What `find` finds in the state, waiting for new events until `deadline`, or until
+    /// the system stops. `find` runs again on every new event, over the whole state.
+    async fn take<T>(
+        &self,
+        deadline: Instant,
+        mut find: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            // Registered before looking, so an event recorded in between still wakes us.
+            let mut arrived = pin!(self.shared.arrived.notified());
+            arrived.as_mut().enable();
+            {
+                let mut state = self.shared.state();
+                if let Some(found) = find(&mut state) {
+                    return Some(found);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return find(&mut self.shared.state());
+            }
+        }
     }
 }
 
-/// The index of the first entry of `queue` for which `matches` holds, waiting for new
-/// entries until `deadline`. Each entry is checked once.
-async fn find(
-    state: &mut State,
-    queue: Queue,
-    deadline: Instant,
-    mut matches: impl FnMut(&State, usize) -> bool,
-) -> Option<usize> {
-    let mut checked = 0;
-    state.catch_up();
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+/// Receives the subscription and wakes waiting expectations, until the system stops.
+async fn pump(shared: Arc<Shared>) {
     loop {
-        while checked < state.len(queue) {
-            if matches(state, checked) {
-                return Some(checked);
+        let open = poll_fn(|cx| {
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            match state.subscription.poll_recv(cx) {
+                Poll::Ready(Some(event)) => {
+                    state.record(event);
+                    Poll::Ready(true)
+                }
+                Poll::Ready(None) => {
+                    state.closed = true;
+                    Poll::Ready(false)
+                }
+                Poll::Pending => Poll::Pending,
             }
-            checked += 1;
+        })
+        .await;
+        shared.arrived.notify_waiters();
+        if !open {
+            return;
         }
-        if !state.wait(deadline).await {
-            return None;
-        }
-        state.catch_up();
     }
 }

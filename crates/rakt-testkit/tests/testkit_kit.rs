@@ -3,9 +3,14 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rakt_actor::{ActorSystem, AskError, DeadLetterReason, Event, SystemError};
+use rakt_actor::{
+    Actor, ActorError, ActorSystem, AskError, Context, DeadLetterReason, Event, LifecycleContext,
+    SystemError,
+};
 use rakt_testkit::{DEFAULT_EXPECT_TIMEOUT, TestKit};
 use support::{Echo, Hold, Ping, Pong, assert_points_at, panic_message};
 
@@ -29,7 +34,7 @@ async fn expect_dead_letter_finds_a_lost_message_even_after_the_fact() {
         })
         .await;
     assert_eq!(first.reason(), DeadLetterReason::ActorStopped);
-    assert_eq!(kit.dead_letters().await.len(), 2);
+    assert_eq!(kit.dead_letters().len(), 2);
 
     // Each dead letter is taken once.
     let line = line!();
@@ -42,7 +47,7 @@ async fn expect_dead_letter_finds_a_lost_message_even_after_the_fact() {
     );
     assert!(message.contains("nothing arrived within 60ms"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -62,7 +67,7 @@ async fn expect_dead_letter_lists_the_other_dead_letters_when_it_fails() {
         "{received}"
     );
     assert!(received.contains("(actor stopped)"), "{received}");
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -89,7 +94,7 @@ async fn expect_no_dead_letter_looks_only_forward() {
         "{message}"
     );
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -100,6 +105,7 @@ async fn expect_event_takes_the_first_matching_event() {
         .expect_event(|event| matches!(event, Event::ActorStarted { pid } if pid.name() == "echo"))
         .await;
     assert!(matches!(started, Event::ActorStarted { pid } if pid == echo));
+    kit.spawn("bystander", Echo).await.unwrap();
 
     let line = line!();
     let message =
@@ -109,12 +115,16 @@ async fn expect_event_takes_the_first_matching_event() {
         message.contains("expected: an event matching the predicate"),
         "{message}"
     );
+    assert!(
+        message.contains("received: only other events: "),
+        "{message}"
+    );
     assert_points_at(&message, file!(), line);
 
     echo.stop().await.unwrap();
     kit.expect_event(|event| matches!(event, Event::ActorStopped { pid } if *pid == echo))
         .await;
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -129,8 +139,8 @@ async fn the_builder_sets_the_name_timeouts_and_system_settings() {
     assert_eq!(kit.expect_timeout(), Duration::from_millis(250));
     assert_eq!(kit.system().extension::<u8>(), Some(&7));
     let mut probe = kit.probe().await.unwrap();
-    assert_eq!(probe.timeout(), Duration::from_millis(250));
-    probe.set_timeout(Duration::from_millis(20));
+    assert_eq!(probe.expect_timeout(), Duration::from_millis(250));
+    probe.set_expect_timeout(Duration::from_millis(20));
     let error = probe.expect_any_message().outcome().await.unwrap_err();
     assert_eq!(error.timeout(), Duration::from_millis(20));
 
@@ -147,7 +157,7 @@ async fn the_builder_sets_the_name_timeouts_and_system_settings() {
         .system(|system| system.ask_timeout(Duration::ZERO))
         .build();
     assert!(matches!(bad, Err(SystemError::ZeroDuration { .. })));
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -165,7 +175,7 @@ async fn defaults_are_test_friendly() {
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
         "the default ask timeout is 1 s, waited {waited:?}"
     );
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -173,12 +183,13 @@ async fn attach_wraps_a_system_built_elsewhere() {
     let system = ActorSystem::builder("elsewhere").build().unwrap();
     let kit = TestKit::builder()
         .expect_timeout(SHORT)
-        .attach(system.clone());
+        .attach(system.clone())
+        .unwrap();
     let echo = kit.spawn("echo", Echo).await.unwrap();
     let mut probe = kit.probe().await.unwrap();
-    probe.send(&echo, Ping { n: 3 }).await.unwrap();
+    probe.tell(&echo, Ping { n: 3 }).await.unwrap();
     probe.expect_message(Pong { n: 3 }).await;
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
     assert!(!system.is_running());
 }
 
@@ -209,7 +220,7 @@ async fn dropping_a_kit_ends_its_tasks() {
         for n in 0..3 {
             let echo = kit.spawn(&format!("echo-{n}"), Echo).await.unwrap();
             let mut probe = kit.probe().await.unwrap();
-            probe.send(&echo, Ping { n }).await.unwrap();
+            probe.tell(&echo, Ping { n }).await.unwrap();
             probe.expect_message(Pong { n }).await;
             probes.push(probe);
         }
@@ -252,7 +263,7 @@ async fn a_conversation() {
     let echo = kit.spawn("echo", Echo).await.unwrap();
     let mut probe = kit.probe().await.unwrap();
     for n in 0..100 {
-        probe.send(&echo, Ping { n }).await.unwrap();
+        probe.tell(&echo, Ping { n }).await.unwrap();
     }
     for n in 0..100 {
         probe.expect_message(Pong { n }).await;
@@ -260,7 +271,7 @@ async fn a_conversation() {
     probe.expect_no_message(Duration::from_millis(20)).await;
     let failure = panic_message(probe.expect_any_message().within(Duration::from_millis(20))).await;
     assert!(failure.contains("nothing arrived"));
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -271,4 +282,119 @@ async fn probes_work_on_the_current_thread_runtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_work_on_the_multi_thread_runtime() {
     a_conversation().await;
+}
+
+#[tokio::test]
+async fn expect_dead_letter_matching_fails_with_the_callers_line() {
+    let kit = TestKit::builder().expect_timeout(SHORT).build().unwrap();
+    let echo = kit.spawn("echo", Echo).await.unwrap();
+    echo.stop().await.unwrap();
+    let _ = echo.tell(Ping { n: 1 }).await;
+    let line = line!();
+    let message = panic_message(
+        kit.expect_dead_letter_matching(|l| l.reason() == DeadLetterReason::MailboxFull),
+    )
+    .await;
+    assert!(
+        message.starts_with("expect_dead_letter_matching failed at "),
+        "{message}"
+    );
+    assert!(
+        message.contains("expected: a dead letter matching the predicate"),
+        "{message}"
+    );
+    assert!(
+        message.contains("only other dead letters: dead letter Ping { n: 1 }"),
+        "{message}"
+    );
+    assert_points_at(&message, file!(), line);
+    kit.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn expectations_and_reads_of_the_kit_do_not_wait_on_each_other() {
+    let kit = TestKit::new();
+    let echo = kit.spawn("echo", Echo).await.unwrap();
+    // A long expectation waits while a short one and a read go on beside it.
+    let quiet = kit
+        .expect_no_dead_letter(Duration::from_millis(400))
+        .outcome();
+    let others = async {
+        let started = tokio::time::Instant::now();
+        assert!(kit.dead_letters().is_empty());
+        echo.stop().await.unwrap();
+        let stopped = kit
+            .expect_event(|e| matches!(e, Event::ActorStopped { pid } if *pid == echo))
+            .within(Duration::from_millis(300))
+            .outcome()
+            .await;
+        assert!(stopped.is_ok(), "{stopped:?}");
+        assert!(started.elapsed() < Duration::from_millis(300));
+        // A read sees a dead letter made by a send that returned, at once.
+        let _ = echo.tell(Ping { n: 1 }).await;
+        assert_eq!(kit.dead_letters().len(), 1);
+    };
+    let (quiet, ()) = tokio::join!(quiet, others);
+    let error = quiet.unwrap_err();
+    assert!(
+        error.received().unwrap().contains("Ping { n: 1 }"),
+        "{error}"
+    );
+    kit.stop().await.unwrap();
+}
+
+/// Counts `post_stop`s, to see whether a stop was graceful.
+struct Graceful(Arc<AtomicUsize>);
+
+impl Actor for Graceful {
+    async fn receive(&mut self, _ctx: &mut Context<'_, Self>) -> Result<(), ActorError> {
+        Ok(())
+    }
+
+    async fn post_stop(&mut self, _ctx: &mut LifecycleContext<'_>) -> Result<(), ActorError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kit_dropped_on_the_multi_thread_runtime_stops_gracefully_before_the_test_goes_on() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let kit = TestKit::new();
+    for n in 0..3 {
+        kit.spawn(&format!("graceful-{n}"), Graceful(stopped.clone()))
+            .await
+            .unwrap();
+    }
+    let system = kit.system().clone();
+    drop(kit);
+    // No await since the drop: the stop happened inside it.
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+    assert!(!system.is_running());
+    assert_eq!(system.actor_count(), 0);
+}
+
+#[test]
+fn a_runtime_that_ends_right_after_the_kit_takes_every_task_with_it() {
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let system = runtime.block_on(async {
+        let kit = TestKit::new();
+        kit.spawn("graceful", Graceful(stopped.clone()))
+            .await
+            .unwrap();
+        kit.system().clone()
+        // The kit drops here; on this runtime its stop is a task that never gets to run.
+    });
+    let metrics = runtime.metrics();
+    assert!(metrics.num_alive_tasks() > 0);
+    drop(runtime);
+    // The runtime dropped the actors' tasks, and with them the last handles on the system:
+    // what is left is this handle.
+    assert_eq!(stopped.load(Ordering::SeqCst), 0, "no graceful stop ran");
+    assert_eq!(metrics.num_alive_tasks(), 0);
+    drop(system);
 }

@@ -5,10 +5,10 @@ mod support;
 use std::time::Duration;
 
 use rakt_actor::messages::Terminated;
-use rakt_actor::{Actor, ActorError, AskError, Context, Pid};
-use rakt_proto::v1::PostStart;
-use rakt_testkit::{ProbeError, TestKit};
-use support::{Echo, Fail, Open, Ping, Pong, assert_points_at, panic_message};
+use rakt_actor::{Actor, ActorError, AskError, Context, MailboxConfig, Passivation, Pid};
+use rakt_proto::v1::{PostStart, StatusFailure};
+use rakt_testkit::{TestKit, TestKitError};
+use support::{Echo, Fail, Hold, Open, Ping, Pong, assert_points_at, panic_message};
 
 const SHORT: Duration = Duration::from_millis(60);
 
@@ -17,11 +17,11 @@ async fn expect_message_takes_the_equal_message() {
     let kit = TestKit::new();
     let echo = kit.spawn("echo", Echo).await.unwrap();
     let mut probe = kit.probe().await.unwrap();
-    probe.send(&echo, Ping { n: 1 }).await.unwrap();
+    probe.tell(&echo, Ping { n: 1 }).await.unwrap();
     let pong = probe.expect_message(Pong { n: 1 }).await;
     assert_eq!(pong, Pong { n: 1 });
     assert_eq!(probe.sender(), Some(&echo));
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn expect_message_fails_on_another_message_and_says_what_came() {
     let kit = TestKit::new();
     let echo = kit.spawn("echo", Echo).await.unwrap();
     let mut probe = kit.probe().await.unwrap();
-    probe.send(&echo, Ping { n: 2 }).await.unwrap();
+    probe.tell(&echo, Ping { n: 2 }).await.unwrap();
     let line = line!();
     let message = panic_message(probe.expect_message(Pong { n: 1 })).await;
     assert!(
@@ -46,7 +46,7 @@ async fn expect_message_fails_on_another_message_and_says_what_came() {
         "{message}"
     );
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -72,7 +72,7 @@ async fn expect_message_fails_when_nothing_arrives_in_time() {
     assert_eq!(error.received(), None);
     assert_eq!(error.timeout(), Duration::from_millis(10));
     assert!(error.after() >= Duration::from_millis(10));
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -94,7 +94,7 @@ async fn expect_message_within_waits_as_long_as_it_is_told() {
         panic_message(probe.expect_message_within(Duration::from_millis(20), Pong { n: 8 })).await;
     assert!(message.contains("nothing arrived within 20ms"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -114,7 +114,7 @@ async fn expect_message_of_type_takes_any_value_of_the_type() {
     );
     assert!(message.contains("received: Ping { n: 1 }"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn expect_message_matching_checks_the_predicate() {
     assert!(message.contains("matching the predicate"), "{message}");
     assert!(message.contains("received: Pong { n: 1 }"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -151,7 +151,7 @@ async fn expect_any_message_takes_whatever_comes() {
     assert!(message.contains("expected: any message"), "{message}");
     assert!(message.contains("nothing arrived within 60ms"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -169,7 +169,7 @@ async fn expect_no_message_fails_when_one_arrives() {
     );
     assert!(message.contains("received: Ping { n: 9 }"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -199,7 +199,7 @@ async fn expect_terminated_sees_a_watched_actor_stop() {
     probe.pid().tell(Ping { n: 1 }).await.unwrap();
     let message = panic_message(probe.expect_terminated(&other)).await;
     assert!(message.contains("received: Ping { n: 1 }"), "{message}");
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn watch_named_finds_the_actor_by_name() {
     echo.kill().await.unwrap();
     probe.expect_terminated(&echo).await;
     assert!(probe.watch_named("nobody").await.is_err());
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 /// Spawns a child named after each `Open { n }`: `child-<n>`.
@@ -231,7 +231,7 @@ impl Actor for Parent {
 async fn expect_child_spawned_sees_children_spawned_before_and_after() {
     let kit = TestKit::builder().expect_timeout(SHORT).build().unwrap();
     let parent = kit.spawn("parent", Parent).await.unwrap();
-    let mut probe = kit.probe().await.unwrap();
+    let probe = kit.probe().await.unwrap();
 
     // Spawned before the expectation.
     parent.tell(Open { n: 1 }).await.unwrap();
@@ -259,7 +259,7 @@ async fn expect_child_spawned_sees_children_spawned_before_and_after() {
     let message = panic_message(probe.expect_child_spawned(&parent, "child-9")).await;
     assert!(message.contains("expect_child_spawned failed"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -286,7 +286,7 @@ async fn receive_n_collects_in_order_or_reports_what_came() {
         "{message}"
     );
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -310,7 +310,7 @@ async fn fish_for_message_skips_until_a_match() {
         "{message}"
     );
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -331,7 +331,7 @@ async fn clear_messages_drops_what_is_queued() {
     }
     assert_eq!(cleared, 4);
     probe.expect_no_message(SHORT).await;
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 /// Asks the actor it was told about for a `Pong` and passes the answer to its own sender.
@@ -364,13 +364,13 @@ async fn a_probe_answers_an_ask_from_the_actor_under_test() {
         .unwrap();
     let mut client = kit.probe().await.unwrap();
 
-    client.send(&middle, Ping { n: 4 }).await.unwrap();
+    client.tell(&middle, Ping { n: 4 }).await.unwrap();
     // The backend probe gets the question from `middle`, and answers it.
     backend.expect_message(Ping { n: 4 }).await;
     assert_eq!(backend.sender(), Some(&middle));
-    backend.reply(Pong { n: 40 }).unwrap();
+    backend.respond(Pong { n: 40 }).unwrap();
     client.expect_message(Pong { n: 40 }).await;
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -381,7 +381,7 @@ async fn forward_keeps_the_original_sender_and_asker() {
     let mut client = kit.probe_named("client").await.unwrap();
 
     // A tell: the echo answers the client, not the relay.
-    client.send(relay.pid(), Ping { n: 1 }).await.unwrap();
+    client.tell(relay.pid(), Ping { n: 1 }).await.unwrap();
     relay.expect_message(Ping { n: 1 }).await;
     relay.forward(&echo).await.unwrap();
     client.expect_message(Pong { n: 1 }).await;
@@ -402,12 +402,12 @@ async fn forward_keeps_the_original_sender_and_asker() {
     // The forwarded message is used up.
     assert!(matches!(
         relay.forward(&echo).await,
-        Err(ProbeError::NoMessage {
+        Err(TestKitError::NoMessage {
             operation: "forward",
             ..
         })
     ));
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -426,18 +426,19 @@ async fn ask_from_a_probe_names_the_probe_as_sender() {
     let reply: Pong = probe.ask(&who, Ping { n: 0 }).await.unwrap();
     assert_eq!(reply.n, "seven".len() as u64);
 
-    // The system's short ask timeout applies unless the ask says otherwise.
-    let silent = kit
-        .system()
-        .spawn_fn("silent", |_ctx| Ok(()))
-        .await
-        .unwrap();
+    // An actor that never answers: the ask's own timeout decides.
+    let silent = kit.spawn("silent", Hold::default()).await.unwrap();
+    let started = tokio::time::Instant::now();
     let outcome = probe
         .ask::<Pong, _>(&silent, Ping { n: 0 })
         .timeout(Duration::from_millis(20))
         .await;
-    assert!(matches!(outcome, Err(AskError::NoReply { .. })));
-    kit.shutdown().await.unwrap();
+    assert!(
+        matches!(outcome, Err(AskError::Timeout { .. })),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(900));
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -446,7 +447,7 @@ async fn a_failing_actor_is_seen_through_the_probe() {
     let echo = kit.spawn("echo", Echo).await.unwrap();
     let mut probe = kit.probe().await.unwrap();
     probe
-        .send(
+        .tell(
             &echo,
             Fail {
                 reason: "boom".into(),
@@ -455,9 +456,9 @@ async fn a_failing_actor_is_seen_through_the_probe() {
         .await
         .unwrap();
     // The default supervisor restarts it: it still answers.
-    probe.send(&echo, Ping { n: 1 }).await.unwrap();
+    probe.tell(&echo, Ping { n: 1 }).await.unwrap();
     probe.expect_message(Pong { n: 1 }).await;
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -476,5 +477,108 @@ async fn a_dropped_probe_stops_its_actor() {
     let message = panic_message(other.expect_message(PostStart {}).within(SHORT)).await;
     assert!(message.contains("nothing arrived"), "{message}");
     assert_points_at(&message, file!(), line);
-    kit.shutdown().await.unwrap();
+    kit.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_probe_fails_an_ask_or_tells_the_sender_of_the_failure() {
+    let kit = TestKit::new();
+    let mut backend = kit.probe_named("backend").await.unwrap();
+    let mut client = kit.probe_named("client").await.unwrap();
+
+    let backend_pid = backend.pid().clone();
+    let asking = client.ask::<Pong, _>(&backend_pid, Ping { n: 1 });
+    let failing = async {
+        backend.expect_message(Ping { n: 1 }).await;
+        backend.fail("database down")
+    };
+    let (reply, failed) = tokio::join!(asking, failing);
+    failed.unwrap();
+    let Err(AskError::HandlerFailed { name, error }) = reply else {
+        panic!("expected a handler failure, got {reply:?}");
+    };
+    assert_eq!(
+        (name.as_str(), error.as_str()),
+        ("backend", "database down")
+    );
+
+    // A tell's sender gets a StatusFailure instead.
+    client.tell(&backend_pid, Ping { n: 2 }).await.unwrap();
+    backend.expect_message(Ping { n: 2 }).await;
+    backend.fail("still down").unwrap();
+    let failure: StatusFailure = client.expect_message_of_type().await;
+    assert_eq!(failure.error, "still down");
+    kit.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn expectations_on_a_stopped_probe_fail_at_once_and_say_why() {
+    let kit = TestKit::new();
+    let mut probe = kit.probe().await.unwrap();
+    probe.pid().kill().await.unwrap();
+
+    let started = tokio::time::Instant::now();
+    let error = probe.expect_any_message().outcome().await.unwrap_err();
+    assert_eq!(
+        error.received(),
+        Some("no message: the probe's actor stopped")
+    );
+    // The probe could no longer receive anything, so "no message" is no success either.
+    let line = line!();
+    let message = panic_message(probe.expect_no_message(Duration::from_secs(2))).await;
+    assert!(message.contains("the probe's actor stopped"), "{message}");
+    assert_points_at(&message, file!(), line);
+    let error = probe.receive_n(2).outcome().await.unwrap_err();
+    assert!(
+        error
+            .received()
+            .unwrap()
+            .ends_with("then no message: the probe's actor stopped")
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "waited for nothing"
+    );
+    kit.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_probe_ignores_the_systems_passivation_and_mailbox_defaults() {
+    let kit = TestKit::builder()
+        .system(|system| {
+            system
+                .default_passivation(Passivation::AfterIdle(Duration::from_millis(20)))
+                .default_mailbox(MailboxConfig::NonBlockingBounded { capacity: 1 })
+        })
+        .build()
+        .unwrap();
+    let mut probe = kit.probe().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(probe.pid().is_running(), "the probe passivated");
+    for n in 0..10 {
+        probe.pid().tell(Ping { n }).await.unwrap();
+    }
+    assert_eq!(probe.receive_n(10).await.len(), 10);
+    kit.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn expectations_follow_tokios_paused_clock() {
+    let kit = TestKit::new();
+    let mut probe = kit.probe().await.unwrap();
+    let real = std::time::Instant::now();
+    // A minute of silence, and a 30 s wait for nothing, take no real time.
+    probe.expect_no_message(Duration::from_secs(60)).await;
+    let error = probe
+        .expect_message(Pong { n: 1 })
+        .within(Duration::from_secs(30))
+        .outcome()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("nothing arrived within 30s"),
+        "{error}"
+    );
+    assert!(real.elapsed() < Duration::from_secs(10));
+    kit.stop().await.unwrap();
 }
