@@ -35,6 +35,65 @@ pub enum NameError {
     },
 }
 
+/// Why a text is not an [`Address`](crate::Address).
+///
+/// ```
+/// use rakt_actor::{Address, AddressError};
+///
+/// let err = "http://shop/cart".parse::<Address>().unwrap_err();
+/// assert!(matches!(err, AddressError::MissingScheme { .. }));
+/// assert_eq!(err.to_string(), "address \"http://shop/cart\" does not start with rakt://");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// It does not start with `rakt://`.
+    #[error("address {address:?} does not start with rakt://")]
+    MissingScheme {
+        /// The rejected text.
+        address: String,
+    },
+    /// There is no `/name` after the system and its location.
+    #[error("address {address:?} has no actor name")]
+    MissingName {
+        /// The rejected text.
+        address: String,
+    },
+    /// The system's name is invalid.
+    #[error("address {address:?} has an invalid system name: {source}")]
+    InvalidSystem {
+        /// The rejected text.
+        address: String,
+        /// What is wrong with the name.
+        source: NameError,
+    },
+    /// The actor's name is invalid.
+    #[error("address {address:?} has an invalid actor name: {source}")]
+    InvalidName {
+        /// The rejected text.
+        address: String,
+        /// What is wrong with the name.
+        source: NameError,
+    },
+    /// The host is empty, has a character that no host name or IP address has, or is an
+    /// IPv6 address without brackets.
+    #[error("address {address:?} has an invalid host: {reason}")]
+    InvalidHost {
+        /// The rejected text.
+        address: String,
+        /// What is wrong with the host.
+        reason: &'static str,
+    },
+    /// The port is missing, not a number, zero, or above 65535.
+    #[error("address {address:?} has an invalid port: {reason}")]
+    InvalidPort {
+        /// The rejected text.
+        address: String,
+        /// What is wrong with the port.
+        reason: &'static str,
+    },
+}
+
 /// A failure of an actor: an error returned by a handler, a panic, or an error signalled with
 /// [`Context::err`](crate::Context::err).
 ///

@@ -84,8 +84,8 @@ pub use context::{Context, LifecycleContext};
 pub use cron::{CronError, CronExpr};
 pub use dependency::Dependency;
 pub use error::{
-    ActorError, AskError, LookupError, NameError, SendError, SpawnError, StashError, StopError,
-    SystemError,
+    ActorError, AddressError, AskError, LookupError, NameError, SendError, SpawnError, StashError,
+    StopError, SystemError,
 };
 pub use event::{DeadLetter, DeadLetterReason, Event, Subscription};
 pub use letter::Letter;
