@@ -225,9 +225,14 @@ impl fmt::Debug for AskWait {
 /// The instant `timeout` from now; a timeout too long to add (such as `Duration::MAX`) means
 /// about thirty years, as tokio's own timeouts do, rather than a panic.
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+    later(Instant::now(), timeout)
+}
+
+/// `at + by`, or thirty years after `at` when the sum overflows tokio's `Instant` (which
+/// panics): the one guard every deadline of the runtime goes through.
+pub(crate) fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// The deadlines of one system's asks, watched by one task.

@@ -120,13 +120,7 @@ impl Letter {
     /// dead letter.
     pub fn fail(&mut self, error: impl fmt::Display) {
         match self.reply.take() {
-            // The asker may have stopped waiting; then nobody needs to hear it.
-            Some(reply) => {
-                let _ = reply.send(Err(crate::AskError::HandlerFailed {
-                    name: self.receiver.name().to_owned(),
-                    error: error.to_string(),
-                }));
-            }
+            Some(reply) => crate::Responder::new(reply, self.receiver.clone()).fail(error),
             None => {
                 let failure = rakt_proto::v1::StatusFailure {
                     error: error.to_string(),
@@ -172,7 +166,8 @@ impl fmt::Debug for Letter {
 }
 
 /// Delivers a reply from `from`: to the asker when there is one, else to the sender, else to
-/// dead letters. Shared by handlers and letters, so both reply the same way.
+/// dead letters. Shared by handlers, letters and responders, so all reply the same way.
+#[inline]
 pub(crate) fn answer(from: &Pid, reply: Option<ReplyTo>, sender: Option<&Pid>, message: Payload) {
     let system = &from.cell().system;
     if let Some(reply) = reply {

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::ask::later;
 use crate::cell::{ActorCell, SystemMessage, state};
 use crate::system::Registry;
 
@@ -598,13 +599,6 @@ impl Passivator {
             }
         }
     }
-}
-
-/// `by` after `at`; a span too long to add (such as `Duration::MAX`) means about thirty years,
-/// as tokio's own timeouts do, rather than a panic.
-fn later(at: Instant, by: Duration) -> Instant {
-    at.checked_add(by)
-        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// Asks the entry's actor to passivate, unless it has not answered the last request yet.

@@ -374,16 +374,20 @@ impl Pid {
         F: Future<Output = Result<M, E>> + Send + 'static,
     {
         let target = self.clone();
-        self.cell.system.runtime.spawn(async move {
-            let message = match future.await {
-                Ok(message) => Payload::new(message),
-                Err(error) => Payload::new(rakt_proto::v1::StatusFailure {
-                    error: error.to_string(),
-                }),
-            };
-            // Undeliverable results are already in dead letters.
-            let _ = target.send(message, None).await;
-        });
+        // In the caller's span, so the result's handling keeps the caller's trace.
+        self.cell
+            .system
+            .runtime
+            .spawn(crate::telemetry::in_current_span(async move {
+                let message = match future.await {
+                    Ok(message) => Payload::new(message),
+                    Err(error) => Payload::new(rakt_proto::v1::StatusFailure {
+                        error: error.to_string(),
+                    }),
+                };
+                // Undeliverable results are already in dead letters.
+                let _ = target.send(message, None).await;
+            }));
     }
 
     /// Stops the actor gracefully: it handles what is already queued, stops its children,

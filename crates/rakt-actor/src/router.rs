@@ -62,7 +62,8 @@ const RING_SEED: u64 = 0x5241_4b54_5f52_494e;
 #[non_exhaustive]
 pub enum Routing {
     /// Every live routee gets a copy (GoAkt's default). An ask goes, with its asker, to the
-    /// last routee only; the others get copies they cannot answer.
+    /// last routee only; the others get copies without an asker, whose `respond` goes to the
+    /// sender (or, with no sender, to dead letters).
     #[default]
     FanOut,
     /// One routee, picked at random.
@@ -634,7 +635,8 @@ impl RouterActor {
             sender: ctx.sender().cloned(),
             router: ctx.pid().clone(),
         };
-        ctx.cell().system.runtime.spawn(async move {
+        // In the router's handling span, so the routees' handling keeps the asker's trace.
+        let exchange = crate::telemetry::in_current_span(async move {
             let outcome = match interval {
                 None => scatter_gather(&routees, question, target.sender.clone(), within).await,
                 Some(interval) => {
@@ -643,6 +645,7 @@ impl RouterActor {
             };
             target.deliver(outcome);
         });
+        ctx.cell().system.runtime.spawn(exchange);
     }
 }
 
@@ -759,33 +762,15 @@ struct ReplyTarget {
 }
 
 impl ReplyTarget {
+    /// Answers as a handler would: the reply, or the failure as `HandlerFailed` to an asker
+    /// and as a `StatusFailure` to a sender; with neither, a dead letter.
     fn deliver(self, outcome: Result<Payload, String>) {
-        if let Some(asker) = self.asker {
-            match outcome {
-                Ok(reply) => asker.respond_payload(reply),
-                Err(error) => asker.fail(error),
-            }
-            return;
-        }
-        let message = outcome.unwrap_or_else(|error| Payload::new(StatusFailure { error }));
-        match self.sender {
-            Some(sender) => {
-                // An undeliverable reply is already a dead letter.
-                let _ = sender.cell().try_deliver(Envelope {
-                    message,
-                    sender: Some(self.router),
-                    reply: None,
-                    trace: crate::telemetry::Trace::current(),
-                });
-            }
-            None => {
-                let router = self.router.name();
-                self.router.cell().system.dead_letter(
-                    Some(self.router.clone()),
-                    router,
-                    message,
-                    DeadLetterReason::NoRecipient,
-                );
+        match (self.asker, outcome) {
+            (Some(asker), Ok(reply)) => asker.respond_payload(reply),
+            (Some(asker), Err(error)) => asker.fail(error),
+            (None, outcome) => {
+                let message = outcome.unwrap_or_else(|error| Payload::new(StatusFailure { error }));
+                crate::letter::answer(&self.router, None, self.sender.as_ref(), message);
             }
         }
     }

@@ -515,7 +515,7 @@ async fn supervise<A: Actor>(
                     None
                 } else {
                     suspend(cell, &pid, format!("restarting in {delay:?}: {failure}"));
-                    let until = tokio::time::Instant::now() + delay;
+                    let until = crate::ask::later(tokio::time::Instant::now(), delay);
                     match wait_suspended(ctx, Some(until)).await {
                         Wake::Elapsed => None,
                         Wake::Reinstated => {

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::ask::later;
 use crate::cell::{Envelope, state};
 use crate::cron::{CronError, CronExpr};
 use crate::error::SendError;
@@ -282,11 +283,11 @@ impl Scheduler {
         }
         let now = Instant::now();
         let (due, plan) = match kind {
-            ScheduleKind::Once { delay } => (now + delay, Plan::Once(delay)),
+            ScheduleKind::Once { delay } => (later(now, delay), Plan::Once(delay)),
             ScheduleKind::Interval { every } if every.is_zero() => {
                 return Err(ScheduleError::ZeroInterval);
             }
-            ScheduleKind::Interval { every } => (now + every, Plan::Every(every)),
+            ScheduleKind::Interval { every } => (later(now, every), Plan::Every(every)),
             ScheduleKind::Cron { expression } => {
                 let due =
                     self.next_cron(&expression, now)
@@ -327,7 +328,7 @@ impl Scheduler {
     fn next_cron(&self, expression: &CronExpr, now: Instant) -> Option<Instant> {
         let wall = self.clock.now();
         let next = expression.next_after(wall)?;
-        Some(now + next.duration_since(wall).unwrap_or_default())
+        Some(later(now, next.duration_since(wall).unwrap_or_default()))
     }
 
     fn pause(&self, id: u64) -> Result<(), ScheduleError> {
@@ -363,7 +364,7 @@ impl Scheduler {
                         return Err(ScheduleError::NotFound { id });
                     }
                 },
-                _ => now + left,
+                _ => later(now, left),
             };
             entry.status = Status::Due(due);
             table.heap.push(Reverse((due, id)));
@@ -462,8 +463,8 @@ impl Scheduler {
                 Plan::Once(_) => None,
                 Plan::Every(every) => {
                     // Fixed rate, without a burst to catch up after a stall.
-                    let next = at + *every;
-                    Some(if next > now { next } else { now + *every })
+                    let next = later(at, *every);
+                    Some(if next > now { next } else { later(now, *every) })
                 }
                 Plan::Cron(expression) => self.next_cron(expression, now),
             };

@@ -29,6 +29,21 @@ impl Trace {
     }
 }
 
+/// `task`, to run in a task of its own, inside the span current now (with the `spans`
+/// feature), so that what it sends carries the trace of the code that spawned it. Without the
+/// feature, `task` itself.
+#[inline(always)]
+pub(crate) fn in_current_span<F: Future>(task: F) -> impl Future<Output = F::Output> {
+    #[cfg(feature = "spans")]
+    {
+        tracing::Instrument::in_current_span(task)
+    }
+    #[cfg(not(feature = "spans"))]
+    {
+        task
+    }
+}
+
 /// The span a message is handled in, with the `spans` feature: named `rakt.receive`, with
 /// the actor and the message's protobuf name, and the sender's span as its parent (none when
 /// the sender had no span). Without the feature, nothing.

@@ -247,3 +247,22 @@ async fn schedules_are_listed_and_bad_ones_refused() {
         ScheduleError::SystemStopped
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn delays_too_long_for_the_clock_are_accepted_and_never_fire() {
+    let system = ActorSystem::builder("far").build().unwrap();
+    let (pid, arrivals) = recorder(&system, "target").await;
+    // `Instant + Duration::MAX` overflows; the schedule must neither panic nor fire.
+    let once = system
+        .schedule_once(&pid, Ping { n: 1 }, Duration::MAX)
+        .unwrap();
+    let every = system
+        .schedule_interval(&pid, Ping { n: 2 }, Duration::MAX)
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(arrivals.lock().is_empty());
+    assert_eq!(system.schedules().len(), 2);
+    once.cancel().unwrap();
+    every.cancel().unwrap();
+    system.stop().await.unwrap();
+}

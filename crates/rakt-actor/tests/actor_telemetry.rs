@@ -11,7 +11,9 @@ use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use parking_lot::Mutex;
-use rakt_actor::{ActorError, ActorSystem, Context, Directive, FnActor, SpawnOptions, Supervisor};
+use rakt_actor::{
+    ActorError, ActorSystem, Context, Directive, FnActor, Router, Routing, SpawnOptions, Supervisor,
+};
 use support::{Fail, Ping, Pong, Sleep, eventually};
 use tracing::Instrument;
 use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
@@ -268,5 +270,51 @@ async fn handling_spans_have_the_senders_span_as_parent() {
     last.tell(Ping { n: 3 }).await.expect("tell");
     assert!(eventually(|| spans.receive_of("last").len() == 4).await);
     assert_eq!(spans.receive_of("last")[3].parent, None);
+    system.stop().await.expect("stop");
+}
+
+// A scatter-gather router asks its routees from a task of its own; their handling must still
+// be part of the asker's trace, through the router's handling.
+#[tokio::test(flavor = "current_thread")]
+async fn a_scatter_gather_router_keeps_the_trace() {
+    let spans = Spans::default();
+    let subscriber = tracing_subscriber::registry().with(spans.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let system = ActorSystem::builder("traced").build().expect("system");
+    let echo = || {
+        FnActor::new(|ctx: &mut Context<'_, _>| {
+            if let Some(ping) = ctx.take_message::<Ping>() {
+                ctx.respond(Pong { n: ping.n });
+            }
+            Ok(())
+        })
+    };
+    let routing = Routing::ScatterGatherFirst {
+        within: Duration::from_secs(2),
+    };
+    let router = system
+        .spawn_router("pool", Router::pool(2, echo).routing(routing))
+        .await
+        .expect("spawn");
+    async {
+        let _: Pong = router.ask(Ping { n: 1 }).await.expect("reply");
+    }
+    .instrument(tracing::info_span!("caller"))
+    .await;
+    let asked = || {
+        ["pool-0", "pool-1"]
+            .iter()
+            .flat_map(|name| spans.receive_of(name).into_iter().skip(1))
+            .collect::<Vec<_>>()
+    };
+    assert!(eventually(|| !asked().is_empty()).await);
+    for seen in asked() {
+        assert_eq!(seen.parent.as_deref(), Some("rakt.receive"), "{seen:?}");
+    }
+    assert_eq!(
+        spans.receive_of("pool")[1].parent.as_deref(),
+        Some("caller")
+    );
     system.stop().await.expect("stop");
 }
