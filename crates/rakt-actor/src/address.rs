@@ -43,9 +43,9 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 
 /// Where a node listens for remote actors.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Location {
-    host: Arc<str>,
-    port: u16,
+pub(crate) struct Location {
+    pub(crate) host: Arc<str>,
+    pub(crate) port: u16,
 }
 
 /// The address of an actor: its system, where the system listens (when it is reachable from
@@ -106,10 +106,10 @@ impl Address {
         }
     }
 
-    pub(crate) fn from_parts(system: Arc<str>, name: Arc<str>) -> Self {
+    pub(crate) fn from_parts(system: Arc<str>, location: Option<Location>, name: Arc<str>) -> Self {
         Self {
             system,
-            location: None,
+            location,
             name,
         }
     }

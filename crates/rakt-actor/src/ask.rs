@@ -114,6 +114,11 @@ impl ReplyTo {
     pub(crate) fn is_closed(&self) -> bool {
         !self.slot.is_pending()
     }
+
+    /// How long the asker still waits.
+    pub(crate) fn time_left(&self) -> Duration {
+        self.slot.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 impl Drop for ReplyTo {

@@ -36,7 +36,9 @@ pub(crate) enum SystemMessage {
     /// Run `post_stop` then `pre_start`, keeping the mailbox.
     Restart(Option<oneshot::Sender<Result<(), String>>>),
     /// An actor this one watches has stopped.
-    Terminated(Pid),
+    /// The reason is `None` for an ordinary stop; a transport gives one when the actor's node
+    /// became unreachable.
+    Terminated(Pid, Option<String>),
     /// A request of this actor completed: run its continuation.
     Reply(u64, Result<Payload, AskError>),
     /// The passivation task asks the actor to passivate; it checks that it should first.

@@ -258,7 +258,7 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// Sends a message with this actor as sender, without waiting for mailbox space.
     pub fn try_tell<M: Message>(&self, to: &Pid, message: M) -> Result<(), SendError> {
-        to.cell().try_deliver(Envelope {
+        to.try_deliver(Envelope {
             message: Payload::new(message),
             sender: Some(self.pid.clone()),
             reply: None,
@@ -428,14 +428,13 @@ impl<'a, A: Actor> Context<'a, A> {
         let Some(message) = self.message.take() else {
             return Ok(());
         };
-        to.cell()
-            .deliver(Envelope {
-                message,
-                sender: self.sender.clone(),
-                reply: self.reply.take(),
-                trace: crate::telemetry::Trace::current(),
-            })
-            .await
+        to.deliver(Envelope {
+            message,
+            sender: self.sender.clone(),
+            reply: self.reply.take(),
+            trace: crate::telemetry::Trace::current(),
+        })
+        .await
     }
 
     /// Spawns a child of this actor. Children stop before their parent.
@@ -850,7 +849,7 @@ impl<'a> LifecycleContext<'a> {
 
     /// The actor system the actor runs in.
     pub fn system(&self) -> ActorSystem {
-        ActorSystem::from_shared(self.pid.cell().system.clone())
+        ActorSystem::from_shared(self.pid.system_shared().clone())
     }
 
     /// The system's extension of type `T`, registered with
@@ -883,13 +882,13 @@ impl<'a> LifecycleContext<'a> {
     /// # let _ = (Greeter { greeting: String::new() }, Settings { greeting: String::new() });
     /// ```
     pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&'a T> {
-        self.pid.cell().system.extensions.get::<T>()
+        self.pid.system_shared().extensions.get::<T>()
     }
 
     /// The actor's dependency of type `T`: at a restart, a fresh state takes its
     /// dependencies back from here. See [`Dependency`](crate::Dependency).
     pub fn dependency<T: crate::Dependency>(&self) -> Option<std::sync::Arc<T>> {
-        self.pid.cell().dependency::<T>()
+        self.pid.local()?.dependency::<T>()
     }
 }
 

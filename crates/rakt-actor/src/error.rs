@@ -92,6 +92,12 @@ pub enum AddressError {
         /// What is wrong with the port.
         reason: &'static str,
     },
+    /// The address names no node, where one is needed, as for a remote actor.
+    #[error("address {address:?} names no host and port")]
+    MissingLocation {
+        /// The address.
+        address: String,
+    },
 }
 
 /// A failure of an actor: an error returned by a handler, a panic, or an error signalled with
@@ -348,6 +354,25 @@ pub enum SendError {
         /// The name looked up.
         name: String,
     },
+    /// The receiver's node could not be reached: the connection failed or was lost.
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable {
+        /// The node, as `rakt://system@host:port`.
+        node: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The receiver's node refused the message, for instance because it does not know its
+    /// type or it is too large.
+    #[error("node {node} refused the message for actor {name:?}: {reason}")]
+    Refused {
+        /// The node, as `rakt://system@host:port`.
+        node: String,
+        /// The receiver's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why an ask got no reply.
@@ -469,6 +494,26 @@ pub enum StopError {
         /// The `pre_start` failure, rendered as text.
         error: String,
     },
+    /// Waiting for the stop of an actor on another node; watch it instead.
+    #[error("actor {name:?} is on another node: watch it to learn when it stops")]
+    NotLocal {
+        /// The actor's name.
+        name: String,
+    },
+    /// The remote actor's node could not be reached, or did not answer.
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable {
+        /// The node, as `rakt://system@host:port`.
+        node: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No actor of that name exists on its node.
+    #[error("no actor named {name:?}")]
+    NotFound {
+        /// The name.
+        name: String,
+    },
 }
 
 /// Why building or stopping an actor system failed.
@@ -518,6 +563,14 @@ pub enum SystemError {
         /// What is wrong.
         reason: String,
     },
+    /// The system already has a network location; see
+    /// [`ActorSystem::set_location`](crate::ActorSystem::set_location).
+    #[error("the actor system already listens for remote messages")]
+    AlreadyListening,
+    /// The host or port given to
+    /// [`ActorSystem::set_location`](crate::ActorSystem::set_location) is invalid.
+    #[error("invalid location: {0}")]
+    InvalidLocation(AddressError),
     /// The default passivation has a zero idle time or message count.
     #[error("invalid default passivation: {reason}")]
     InvalidPassivation {

@@ -45,6 +45,11 @@ pub enum DeadLetterReason {
     StashFull,
     /// A router had no live routee for it, or its consistent-hash key was missing.
     NoRoutee,
+    /// The receiver's node could not be reached, or the connection to it broke before it
+    /// confirmed the message.
+    Unreachable,
+    /// The receiver's node refused it: an unknown type, too large, or a malformed frame.
+    Refused,
 }
 
 impl DeadLetterReason {
@@ -63,6 +68,8 @@ impl DeadLetterReason {
             Self::NoRecipient => "reply without asker or sender",
             Self::StashFull => "stash full",
             Self::NoRoutee => "no routee for the message",
+            Self::Unreachable => "node unreachable",
+            Self::Refused => "refused by the receiver's node",
         }
     }
 }

@@ -138,14 +138,13 @@ impl Letter {
     /// Sends the message on to `to` with its original sender, and with its asker when it is
     /// an ask, so that `to` answers the asker directly.
     pub async fn forward(self, to: &Pid) -> Result<(), SendError> {
-        to.cell()
-            .deliver(Envelope {
-                message: self.message,
-                sender: self.sender,
-                reply: self.reply,
-                trace: crate::telemetry::Trace::current(),
-            })
-            .await
+        to.deliver(Envelope {
+            message: self.message,
+            sender: self.sender,
+            reply: self.reply,
+            trace: crate::telemetry::Trace::current(),
+        })
+        .await
     }
 
     /// The message alone; an asker still waiting gets [`AskError::NoReply`](crate::AskError::NoReply).
@@ -169,7 +168,7 @@ impl fmt::Debug for Letter {
 /// dead letters. Shared by handlers, letters and responders, so all reply the same way.
 #[inline]
 pub(crate) fn answer(from: &Pid, reply: Option<ReplyTo>, sender: Option<&Pid>, message: Payload) {
-    let system = &from.cell().system;
+    let system = from.system_shared();
     if let Some(reply) = reply {
         if let Err(Ok(late)) = reply.send(Ok(message)) {
             system.dead_letter(
@@ -181,7 +180,7 @@ pub(crate) fn answer(from: &Pid, reply: Option<ReplyTo>, sender: Option<&Pid>, m
         }
     } else if let Some(sender) = sender {
         // Failures are already dead letters; a reply has no one else to go to.
-        let _ = sender.cell().try_deliver(Envelope {
+        let _ = sender.try_deliver(Envelope {
             message,
             sender: Some(from.clone()),
             reply: None,

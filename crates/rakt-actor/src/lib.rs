@@ -69,6 +69,7 @@ mod passivation;
 mod payload;
 mod pid;
 mod reentrancy;
+pub mod remote;
 mod router;
 mod runner;
 mod scheduler;

@@ -154,6 +154,7 @@ mod tests {
         let boxed: Box<dyn AnyMessage> = Box::new(Terminated {
             address: "rakt://sys/a".into(),
             terminated_at: None,
+            reason: String::new(),
         });
         let bytes = boxed.encode_to_vec();
         let decoded: Terminated = prost::Message::decode(bytes.as_slice()).expect("decodes");

@@ -463,6 +463,7 @@ mod tests {
         let big = Terminated {
             address: "rakt://s/a".into(),
             terminated_at: None,
+            reason: String::new(),
         };
         let boxed = Payload::new(DeadLetter {
             receiver: "r".into(),

@@ -18,6 +18,8 @@ use crate::cell::{ActorCell, Envelope, SystemMessage, state};
 use crate::error::{AskError, SendError, StopError};
 use crate::message::{AnyMessage, Message};
 use crate::payload::Payload;
+use crate::remote::{Control, Outbound, RemoteActor, RemoteReply, Transport};
+use crate::system::SystemShared;
 
 /// A handle to an actor: cheap to clone, `Send + Sync`, comparable and hashable.
 ///
@@ -46,44 +48,185 @@ use crate::payload::Payload;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A `Pid` may also name an actor on another node (a remote `Pid`, made by the remoting
+/// layer): sending, asking, forwarding, watching and stopping work the same, through its
+/// [`Transport`](crate::remote::Transport). What only the actor's own node knows (its
+/// parent, children, dependencies, passivation and counters) reads as empty or zero on a
+/// remote `Pid`; ask its node instead.
 #[derive(Clone)]
 pub struct Pid {
-    cell: Arc<ActorCell>,
+    inner: Inner,
+}
+
+/// Where the actor lives.
+#[derive(Clone)]
+enum Inner {
+    Local(Arc<ActorCell>),
+    Remote(Arc<RemoteActor>),
 }
 
 impl Pid {
     pub(crate) fn from_cell(cell: Arc<ActorCell>) -> Self {
-        Self { cell }
+        Self {
+            inner: Inner::Local(cell),
+        }
     }
 
-    pub(crate) fn cell(&self) -> &Arc<ActorCell> {
-        &self.cell
+    /// A handle to the actor at `address` on another node, reached through `transport`.
+    /// `system` is the local system: asks to the actor keep their timeouts in it, and what
+    /// cannot be delivered counts among its dead letters. `id` is the actor's incarnation, as
+    /// its node reports it (zero when unknown).
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::MissingLocation`](crate::AddressError::MissingLocation) when `address`
+    /// names no host and port.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rakt_actor::remote::{Control, ControlFuture, Outbound, Transport};
+    /// use rakt_actor::{ActorSystem, Address, DeadLetterReason, Pid, SendError, StopError};
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// #[derive(Debug)]
+    /// struct Unplugged;
+    ///
+    /// impl Transport for Unplugged {
+    ///     fn send(&self, to: &Pid, outbound: Outbound) -> Result<(), SendError> {
+    ///         let error = SendError::Unreachable { node: "b".into(), reason: "unplugged".into() };
+    ///         Err(outbound.undeliverable(to, DeadLetterReason::Unreachable, error))
+    ///     }
+    ///     fn control(&self, to: &Pid, _: Control) -> ControlFuture {
+    ///         let name = to.name().to_owned();
+    ///         Box::pin(async move { Err(StopError::NotRunning { name }) })
+    ///     }
+    ///     fn watch(&self, _: &Pid, _: &Pid) {}
+    ///     fn unwatch(&self, _: &Pid, _: &Pid) {}
+    ///     fn terminated(&self, _: &Pid, _: &Pid) {}
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("a").build()?;
+    /// let address = Address::remote("b", "127.0.0.1", 4000, "worker");
+    /// let worker = Pid::remote(&system, address, 7, Arc::new(Unplugged))?;
+    /// assert!(worker.is_remote());
+    /// assert!(worker.tell(StatusFailure::default()).await.is_err());
+    /// assert_eq!(system.dead_letter_count(), 1);
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn remote(
+        system: &crate::ActorSystem,
+        address: Address,
+        id: u64,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, crate::AddressError> {
+        if address.host().is_none() {
+            return Err(crate::AddressError::MissingLocation {
+                address: address.to_string(),
+            });
+        }
+        Ok(Self {
+            inner: Inner::Remote(Arc::new(RemoteActor {
+                address,
+                id,
+                system: system.shared().clone(),
+                transport,
+            })),
+        })
+    }
+
+    /// The actor's cell, when it lives in this process.
+    #[inline]
+    pub(crate) fn local(&self) -> Option<&Arc<ActorCell>> {
+        match &self.inner {
+            Inner::Local(cell) => Some(cell),
+            Inner::Remote(_) => None,
+        }
+    }
+
+    /// Sends a system message to a local actor; false when it has stopped, or is remote
+    /// (children, parents and registered actors are always local).
+    pub(crate) fn push_system(&self, message: SystemMessage) -> bool {
+        self.local()
+            .is_some_and(|cell| cell.lanes.push_system(message).is_ok())
+    }
+
+    /// Whether a local actor stops or has stopped; a remote actor is not known to.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.local()
+            .is_some_and(|cell| cell.state() >= state::STOPPING)
+    }
+
+    /// Waits until a local actor has stopped; returns at once for a remote one.
+    pub(crate) async fn wait_terminated(&self) {
+        if let Some(cell) = self.local() {
+            cell.wait_terminated().await;
+        }
+    }
+
+    /// The system this handle belongs to: the actor's own, or for a remote actor the local
+    /// system that made the handle.
+    pub(crate) fn system_shared(&self) -> &Arc<SystemShared> {
+        match &self.inner {
+            Inner::Local(cell) => &cell.system,
+            Inner::Remote(remote) => &remote.system,
+        }
+    }
+
+    /// Whether the actor lives in this process.
+    pub fn is_local(&self) -> bool {
+        matches!(self.inner, Inner::Local(_))
+    }
+
+    /// Whether the actor lives on another node.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.inner, Inner::Remote(_))
     }
 
     /// The actor's name, unique within its system.
     pub fn name(&self) -> &str {
-        &self.cell.name
+        match &self.inner {
+            Inner::Local(cell) => &cell.name,
+            Inner::Remote(remote) => remote.address.name(),
+        }
     }
 
     /// A number identifying this incarnation of the actor within its system.
     pub fn id(&self) -> u64 {
-        self.cell.id
+        match &self.inner {
+            Inner::Local(cell) => cell.id,
+            Inner::Remote(remote) => remote.id,
+        }
     }
 
-    /// The actor's address.
+    /// The actor's address: with its node's host and port when the node listens for remote
+    /// messages.
     pub fn address(&self) -> Address {
-        self.cell.system.address_of(&self.cell.name)
+        match &self.inner {
+            Inner::Local(cell) => cell.system.address_of(&cell.name),
+            Inner::Remote(remote) => remote.address.clone(),
+        }
     }
 
-    /// Whether the actor handles messages: started, not suspended and not stopping.
+    /// Whether the actor handles messages: started, not suspended and not stopping. A remote
+    /// actor counts as running until it is known to have stopped.
     pub fn is_running(&self) -> bool {
-        self.cell.state() == state::RUNNING
+        match &self.inner {
+            Inner::Local(cell) => cell.state() == state::RUNNING,
+            Inner::Remote(_) => true,
+        }
     }
 
     /// Whether the actor is suspended after a failure: waiting for a backoff to pass or for
-    /// its parent to decide. It handles no message meanwhile; they stay queued.
+    /// its parent to decide. It handles no message meanwhile; they stay queued. Always false
+    /// for a remote actor.
     pub fn is_suspended(&self) -> bool {
-        self.cell.state() == state::SUSPENDED
+        self.local()
+            .is_some_and(|cell| cell.state() == state::SUSPENDED)
     }
 
     /// Brings a suspended actor back to handling messages, with the state it has: a pending
@@ -132,43 +275,55 @@ impl Pid {
     /// ```
     pub fn reinstate(&self) -> Result<(), StopError> {
         let name = || self.name().to_owned();
-        match self.cell.state() {
+        let cell = match &self.inner {
+            Inner::Local(cell) => cell,
+            Inner::Remote(remote) => {
+                // The outcome arrives later; a failure is logged by the transport's task.
+                let control = remote.transport.control(self, Control::Reinstate);
+                remote.system.runtime.spawn(control);
+                return Ok(());
+            }
+        };
+        match cell.state() {
             state::SUSPENDED => {}
             state::STARTING | state::RUNNING => {
                 return Err(StopError::NotSuspended { name: name() });
             }
             _ => return Err(StopError::NotRunning { name: name() }),
         }
-        self.cell
-            .lanes
+        cell.lanes
             .push_system(SystemMessage::Reinstate)
             .map_err(|_| StopError::NotRunning { name: name() })
     }
 
     /// The parent, for a child actor.
     pub fn parent(&self) -> Option<&Pid> {
-        self.cell.parent.as_ref()
+        self.local()?.parent.as_ref()
     }
 
     /// The running children.
     pub fn children(&self) -> Vec<Pid> {
-        self.cell.children()
+        self.local().map(|cell| cell.children()).unwrap_or_default()
     }
 
     /// The dependencies the actor was spawned with, kept across its restarts; empty once it
     /// has stopped.
     pub fn dependencies(&self) -> Vec<Arc<dyn crate::Dependency>> {
-        self.cell.dependencies()
+        self.local()
+            .map(|cell| cell.dependencies())
+            .unwrap_or_default()
     }
 
     /// When the actor passivates; [`Passivation::LongLived`] once it has stopped.
     ///
     /// [`Passivation::LongLived`]: crate::Passivation::LongLived
     pub fn passivation(&self) -> crate::Passivation {
-        self.cell
-            .system
+        let Some(cell) = self.local() else {
+            return crate::Passivation::LongLived;
+        };
+        cell.system
             .passivator
-            .lookup(self.cell.id)
+            .lookup(cell.id)
             .map_or(crate::Passivation::LongLived, |w| w.strategy)
     }
 
@@ -199,39 +354,44 @@ impl Pid {
     /// # }
     /// ```
     pub fn pause_passivation(&self) -> bool {
-        self.cell.system.passivator.set_paused(self.cell.id, true)
+        self.local()
+            .is_some_and(|cell| cell.system.passivator.set_paused(cell.id, true))
     }
 
     /// Lets a paused actor passivate again: its idle time starts afresh, and an actor that
     /// reached its message count while paused passivates now. False when the actor does not
     /// passivate or has stopped.
     pub fn resume_passivation(&self) -> bool {
-        self.cell.system.passivator.set_paused(self.cell.id, false)
+        self.local()
+            .is_some_and(|cell| cell.system.passivator.set_paused(cell.id, false))
     }
 
     /// Counters of this actor.
     pub fn metrics(&self) -> ActorMetrics {
-        let stats = &self.cell.stats;
+        let Some(cell) = self.local() else {
+            return ActorMetrics::default();
+        };
+        let stats = &cell.stats;
         ActorMetrics {
             processed: stats.processed.load(Ordering::Relaxed),
             failures: stats.failures.load(Ordering::Relaxed),
             restarts: stats.restarts.load(Ordering::Relaxed),
             reinstates: stats.reinstates.load(Ordering::Relaxed),
             dead_letters: stats.dead_letters.load(Ordering::Relaxed),
-            mailbox_len: self.cell.lanes.user_len(),
+            mailbox_len: cell.lanes.user_len(),
             last_processing_latency: Duration::from_nanos(
                 crate::cell::clock().map_or(0, |clock| {
                     clock.delta_as_nanos(0, stats.last_latency_ticks.load(Ordering::Relaxed))
                 }),
             ),
-            uptime: self.cell.started_at.elapsed(),
+            uptime: cell.started_at.elapsed(),
             idle: crate::cell::clock().map_or(Duration::ZERO, |clock| {
                 match stats.last_active_ticks.load(Ordering::Relaxed) {
                     0 => Duration::ZERO,
                     stamp => clock.delta(stamp, clock.raw()),
                 }
             }),
-            children: self.cell.children().len(),
+            children: cell.children().len(),
             stash_len: stats.stashed.load(Ordering::Relaxed) as usize,
         }
     }
@@ -239,15 +399,22 @@ impl Pid {
     /// Sends a message without a sender. Waits only when the actor has a bounded mailbox that
     /// is full. An undeliverable message goes to dead letters and the error says why.
     pub async fn tell<M: Message>(&self, message: M) -> Result<(), SendError> {
-        let pushed = self.cell.lanes.try_push_user(Envelope {
-            message: Payload::new(message),
-            sender: None,
-            reply: None,
-            trace: crate::telemetry::Trace::current(),
-        });
-        match pushed {
-            Ok(()) => Ok(()),
-            Err(err) => self.cell.refused(err).await,
+        match &self.inner {
+            Inner::Local(cell) => {
+                let pushed = cell.lanes.try_push_user(Envelope {
+                    message: Payload::new(message),
+                    sender: None,
+                    reply: None,
+                    trace: crate::telemetry::Trace::current(),
+                });
+                match pushed {
+                    Ok(()) => Ok(()),
+                    Err(err) => cell.refused(err).await,
+                }
+            }
+            Inner::Remote(remote) => remote
+                .transport
+                .send(self, Outbound::new(Payload::new(message), None, None)),
         }
     }
 
@@ -296,7 +463,7 @@ impl Pid {
     /// Sends a message without ever waiting: a full bounded mailbox fails at once with
     /// [`SendError::MailboxFull`]. An undeliverable message goes to dead letters.
     pub fn try_tell<M: Message>(&self, message: M) -> Result<(), SendError> {
-        self.cell.try_deliver(Envelope {
+        self.try_deliver(Envelope {
             message: Payload::new(message),
             sender: None,
             reply: None,
@@ -304,21 +471,96 @@ impl Pid {
         })
     }
 
+    /// Sends a message of any type, as a transport delivers one it decoded from the wire.
+    /// `sender`, when given, is the receiver's [`Context::sender`](crate::Context::sender).
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, AnyMessage, Context};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("tell-any").build()?;
+    /// let (heard, mut texts) = mpsc::unbounded_channel();
+    /// let listener = system
+    ///     .spawn_fn("listener", move |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             let _ = heard.send(text.error);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let decoded: Box<dyn AnyMessage> = Box::new(Text { error: "from afar".into() });
+    /// listener.tell_any(decoded, None).await?;
+    /// assert_eq!(texts.recv().await.as_deref(), Some("from afar"));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn tell_any(
+        &self,
+        message: Box<dyn AnyMessage>,
+        sender: Option<&Pid>,
+    ) -> Result<(), SendError> {
+        self.send(Payload::from_box(message), sender.cloned()).await
+    }
+
     pub(crate) async fn send(
         &self,
         message: Payload,
         sender: Option<Pid>,
     ) -> Result<(), SendError> {
-        let pushed = self.cell.lanes.try_push_user(Envelope {
+        match &self.inner {
+            Inner::Local(cell) => {
+                let pushed = cell.lanes.try_push_user(Envelope {
+                    message,
+                    sender,
+                    reply: None,
+                    trace: crate::telemetry::Trace::current(),
+                });
+                match pushed {
+                    Ok(()) => Ok(()),
+                    Err(err) => cell.refused(err).await,
+                }
+            }
+            Inner::Remote(remote) => remote
+                .transport
+                .send(self, Outbound::new(message, sender, None)),
+        }
+    }
+
+    /// Enqueues an envelope without waiting: a local actor's mailbox, or a remote actor's
+    /// transport, which carries its asker along. What cannot be delivered is a dead letter.
+    pub(crate) fn try_deliver(&self, envelope: Envelope) -> Result<(), SendError> {
+        match &self.inner {
+            Inner::Local(cell) => cell.try_deliver(envelope),
+            Inner::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
+        }
+    }
+
+    /// Enqueues an envelope, waiting for space when a local mailbox makes senders wait.
+    pub(crate) async fn deliver(&self, envelope: Envelope) -> Result<(), SendError> {
+        match &self.inner {
+            Inner::Local(cell) => cell.deliver(envelope).await,
+            Inner::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
+        }
+    }
+
+    /// An envelope for a remote actor as its transport takes it; an asker's deadline is
+    /// already in the asker's system, so only the time left travels.
+    fn outbound(&self, envelope: Envelope) -> Outbound {
+        let Envelope {
             message,
             sender,
-            reply: None,
-            trace: crate::telemetry::Trace::current(),
+            reply,
+            trace: _,
+        } = envelope;
+        let reply = reply.map(|reply| {
+            let timeout = reply.time_left();
+            RemoteReply::new(reply, timeout, self.clone())
         });
-        match pushed {
-            Ok(()) => Ok(()),
-            Err(err) => self.cell.refused(err).await,
-        }
+        Outbound::new(message, sender, reply)
     }
 
     /// Sends several messages in order. Every message is attempted; the undeliverable ones go
@@ -352,6 +594,37 @@ impl Pid {
         })
     }
 
+    /// Asks with a message of any type, as a transport asks with one it decoded from the wire,
+    /// for a reply of any type.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, AnyMessage, Context};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("ask-boxed").build()?;
+    /// let echo = system
+    ///     .spawn_fn("echo", |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             ctx.respond(text);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let decoded: Box<dyn AnyMessage> = Box::new(Text { error: "ping".into() });
+    /// let reply = echo.ask_boxed(decoded).await?;
+    /// assert_eq!(reply.downcast_ref::<Text>().map(|t| t.error.as_str()), Some("ping"));
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ask_boxed(&self, message: Box<dyn AnyMessage>) -> Ask<'_, Box<dyn AnyMessage>> {
+        Ask::new(self, Payload::from_box(message), None, |reply| {
+            Ok(reply.into_box())
+        })
+    }
+
     /// Asks several questions at once and waits for all replies, in order, within one timeout.
     pub async fn batch_ask<R: Message, M: Message>(
         &self,
@@ -375,8 +648,7 @@ impl Pid {
     {
         let target = self.clone();
         // In the caller's span, so the result's handling keeps the caller's trace.
-        self.cell
-            .system
+        self.system_shared()
             .runtime
             .spawn(crate::telemetry::in_current_span(async move {
                 let message = match future.await {
@@ -394,31 +666,42 @@ impl Pid {
     /// runs `post_stop`, and is gone when this returns. Messages sent meanwhile become dead
     /// letters. Waits at most the system's shutdown timeout.
     pub async fn stop(&self) -> Result<(), StopError> {
-        self.signal_and_wait(SystemMessage::Stop).await
+        match &self.inner {
+            Inner::Local(cell) => self.signal_and_wait(cell, SystemMessage::Stop).await,
+            Inner::Remote(remote) => remote.transport.control(self, Control::Stop).await,
+        }
     }
 
     /// Stops the actor after its current message: queued messages become dead letters.
     pub async fn kill(&self) -> Result<(), StopError> {
-        self.signal_and_wait(SystemMessage::Kill).await
+        match &self.inner {
+            Inner::Local(cell) => self.signal_and_wait(cell, SystemMessage::Kill).await,
+            Inner::Remote(remote) => remote.transport.control(self, Control::Kill).await,
+        }
     }
 
     /// Restarts the actor: `post_stop`, then `pre_start`, then a new `PostStart`. The mailbox,
     /// name and watchers are kept and the restart count grows.
     pub async fn restart(&self) -> Result<(), StopError> {
-        self.not_own_actor()?;
+        let cell = match &self.inner {
+            Inner::Local(cell) => cell,
+            Inner::Remote(remote) => {
+                return remote.transport.control(self, Control::Restart).await;
+            }
+        };
+        self.not_own_actor(cell)?;
         let (tx, rx) = oneshot::channel();
-        if self
-            .cell
+        if cell
             .lanes
             .push_system(SystemMessage::Restart(Some(tx)))
             .is_err()
-            || self.cell.state() >= state::STOPPING
+            || cell.state() >= state::STOPPING
         {
             return Err(StopError::NotRunning {
                 name: self.name().to_owned(),
             });
         }
-        let timeout = self.cell.system.config.shutdown_timeout;
+        let timeout = cell.system.config.shutdown_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(error))) => Err(StopError::RestartFailed {
@@ -436,8 +719,8 @@ impl Pid {
     }
 
     /// An actor waiting for its own stop or restart would wait forever.
-    fn not_own_actor(&self) -> Result<(), StopError> {
-        if crate::runner::is_current(&self.cell) {
+    fn not_own_actor(&self, cell: &Arc<ActorCell>) -> Result<(), StopError> {
+        if crate::runner::is_current(cell) {
             return Err(StopError::OwnActor {
                 name: self.name().to_owned(),
             });
@@ -445,15 +728,19 @@ impl Pid {
         Ok(())
     }
 
-    async fn signal_and_wait(&self, signal: SystemMessage) -> Result<(), StopError> {
-        self.not_own_actor()?;
-        if self.cell.state() >= state::STOPPING || self.cell.lanes.push_system(signal).is_err() {
+    async fn signal_and_wait(
+        &self,
+        cell: &Arc<ActorCell>,
+        signal: SystemMessage,
+    ) -> Result<(), StopError> {
+        self.not_own_actor(cell)?;
+        if cell.state() >= state::STOPPING || cell.lanes.push_system(signal).is_err() {
             return Err(StopError::NotRunning {
                 name: self.name().to_owned(),
             });
         }
-        let timeout = self.cell.system.config.shutdown_timeout;
-        tokio::time::timeout(timeout, self.cell.wait_terminated())
+        let timeout = cell.system.config.shutdown_timeout;
+        tokio::time::timeout(timeout, cell.wait_terminated())
             .await
             .map_err(|_| StopError::Timeout {
                 name: self.name().to_owned(),
@@ -462,32 +749,93 @@ impl Pid {
     }
 
     /// Waits until the actor has stopped, without asking it to. An actor cannot wait for its
-    /// own stop: that fails with [`StopError::OwnActor`].
+    /// own stop: that fails with [`StopError::OwnActor`]; a remote actor is waited for by
+    /// watching it, and this fails with [`StopError::NotLocal`].
     pub async fn wait_stopped(&self) -> Result<(), StopError> {
-        self.not_own_actor()?;
-        self.cell.wait_terminated().await;
+        let Some(cell) = self.local() else {
+            return Err(StopError::NotLocal {
+                name: self.name().to_owned(),
+            });
+        };
+        self.not_own_actor(cell)?;
+        cell.wait_terminated().await;
         Ok(())
     }
 
     /// Makes this actor watch `target`: when `target` stops, this actor receives a
     /// [`Terminated`](rakt_proto::v1::Terminated) message whose sender is `target`. Watching
-    /// an actor that has already stopped delivers `Terminated` at once.
+    /// an actor that has already stopped delivers `Terminated` at once. A remote `target` is
+    /// watched through its transport, which also reports it terminated, with a reason, when
+    /// its node becomes unreachable.
     pub fn watch(&self, target: &Pid) {
-        self.cell.add_watching(target);
-        if !target.cell.add_watcher(self) {
-            // Already gone: tell the watcher now. If the watcher is gone too, nobody is left
-            // to tell.
-            let _ = self
-                .cell
-                .lanes
-                .push_system(SystemMessage::Terminated(target.clone()));
+        match (&self.inner, &target.inner) {
+            (Inner::Local(cell), Inner::Local(target_cell)) => {
+                cell.add_watching(target);
+                if !target_cell.add_watcher(self) {
+                    // Already gone: tell the watcher now. If the watcher is gone too, nobody
+                    // is left to tell.
+                    let _ = cell
+                        .lanes
+                        .push_system(SystemMessage::Terminated(target.clone(), None));
+                }
+            }
+            (Inner::Local(cell), Inner::Remote(remote)) => {
+                cell.add_watching(target);
+                remote.transport.watch(target, self);
+            }
+            (Inner::Remote(remote), Inner::Local(target_cell)) => {
+                if !target_cell.add_watcher(self) {
+                    remote.transport.terminated(self, target);
+                }
+            }
+            (Inner::Remote(_), Inner::Remote(remote)) => remote.transport.watch(target, self),
         }
     }
 
     /// Stops watching `target`; no `Terminated` for it arrives after this returns.
     pub fn unwatch(&self, target: &Pid) {
-        self.cell.remove_watching(target);
-        target.cell.remove_watcher(self);
+        if let Some(cell) = self.local() {
+            cell.remove_watching(target);
+        }
+        match &target.inner {
+            Inner::Local(target_cell) => target_cell.remove_watcher(self),
+            Inner::Remote(remote) => remote.transport.unwatch(target, self),
+        }
+    }
+
+    /// Tells this actor, a local watcher, that `target` has terminated, as a transport does
+    /// for a remote `target` whose node reported its stop or became unreachable; `reason`
+    /// says why when it is not an ordinary stop. The actor receives
+    /// [`Terminated`](rakt_proto::v1::Terminated) only if it watches `target`; false when it
+    /// is remote or has stopped.
+    pub fn notify_terminated(&self, target: &Pid, reason: Option<String>) -> bool {
+        self.local().is_some_and(|cell| {
+            cell.lanes
+                .push_system(SystemMessage::Terminated(target.clone(), reason))
+                .is_ok()
+        })
+    }
+
+    /// Tells `watcher` that this actor, a local one, has stopped: a system message to a
+    /// local watcher, a notice through the transport to a remote one.
+    pub(crate) fn tell_terminated_to(&self, watcher: &Pid) {
+        match &watcher.inner {
+            // A watcher that has stopped has nobody left to tell.
+            Inner::Local(cell) => {
+                let _ = cell
+                    .lanes
+                    .push_system(SystemMessage::Terminated(self.clone(), None));
+            }
+            Inner::Remote(remote) => remote.transport.terminated(watcher, self),
+        }
+    }
+
+    /// Stops `watcher` watching this actor, after `watcher` stopped.
+    pub(crate) fn drop_watcher(&self, watcher: &Pid) {
+        match &self.inner {
+            Inner::Local(cell) => cell.remove_watcher(watcher),
+            Inner::Remote(remote) => remote.transport.unwatch(self, watcher),
+        }
     }
 }
 
@@ -502,10 +850,14 @@ pub(crate) fn decode_typed<R: Message>(reply: Payload) -> Result<R, AskError> {
 
 impl PartialEq for Pid {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.cell, &other.cell)
-            || (self.cell.id == other.cell.id
-                && self.cell.name == other.cell.name
-                && self.cell.system.name == other.cell.system.name)
+        match (&self.inner, &other.inner) {
+            (Inner::Local(a), Inner::Local(b)) => {
+                Arc::ptr_eq(a, b)
+                    || (a.id == b.id && a.name == b.name && a.system.name == b.system.name)
+            }
+            (Inner::Remote(a), Inner::Remote(b)) => a.id == b.id && a.address == b.address,
+            _ => false,
+        }
     }
 }
 
@@ -513,7 +865,7 @@ impl Eq for Pid {}
 
 impl Hash for Pid {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.cell.id.hash(state);
+        self.id().hash(state);
     }
 }
 
@@ -521,7 +873,8 @@ impl fmt::Debug for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pid")
             .field("name", &self.name())
-            .field("id", &self.cell.id)
+            .field("id", &self.id())
+            .field("remote", &self.is_remote())
             .finish()
     }
 }
@@ -605,7 +958,7 @@ impl<'a, R> Ask<'a, R> {
         sender: Option<Pid>,
         decode: Decode<R>,
     ) -> Self {
-        let timeout = target.cell.system.config.ask_timeout;
+        let timeout = target.system_shared().config.ask_timeout;
         Self {
             target,
             message,
@@ -759,19 +1112,34 @@ impl<'a, R> AskFuture<'a, R> {
         // asking itself would wait for a reply it cannot give until the timeout. Outside its
         // handler nothing waits on it: naming an actor as the sender of an ask to itself,
         // with `Ask::sender`, is no cycle.
-        if crate::runner::is_current(&target.cell) {
+        let cell = match &target.inner {
+            Inner::Local(cell) => cell,
+            Inner::Remote(remote) => {
+                let (reply_to, wait) = remote.system.asks.start(timeout);
+                let reply = RemoteReply::new(reply_to, timeout, target.clone());
+                let outbound = Outbound::new(message, sender, Some(reply));
+                remote.transport.send(target, outbound)?;
+                return Ok(AskState::Waiting(Question {
+                    wait,
+                    target,
+                    timeout,
+                    decode,
+                }));
+            }
+        };
+        if crate::runner::is_current(cell) {
             return Err(AskError::SelfAsk {
                 name: target.name().to_owned(),
             });
         }
-        let (reply_to, wait) = target.cell.system.asks.start(timeout);
+        let (reply_to, wait) = cell.system.asks.start(timeout);
         let question = Question {
             wait,
             target,
             timeout,
             decode,
         };
-        let pushed = target.cell.lanes.try_push_user(Envelope {
+        let pushed = cell.lanes.try_push_user(Envelope {
             message,
             sender,
             reply: Some(reply_to),
@@ -780,7 +1148,7 @@ impl<'a, R> AskFuture<'a, R> {
         Ok(match pushed {
             Ok(()) => AskState::Waiting(question),
             Err(err) => AskState::Sending {
-                send: Box::pin(target.cell.refused(err)),
+                send: Box::pin(cell.refused(err)),
                 question,
             },
         })

@@ -416,12 +416,12 @@ impl<'c, 'a, A: Actor, R: Message> Request<'c, 'a, A, R> {
         if timeout.is_zero() {
             return Err(RequestError::ZeroTimeout);
         }
-        if Arc::ptr_eq(&cell, to.cell()) {
+        if to.local().is_some_and(|target| Arc::ptr_eq(&cell, target)) {
             return Err(RequestError::SelfRequest {
                 name: cell.name.to_string(),
             });
         }
-        let (reply_to, wait): (ReplyTo, AskWait) = to.cell().system.asks.start(timeout);
+        let (reply_to, wait): (ReplyTo, AskWait) = cell.system.asks.start(timeout);
         let envelope = Envelope {
             message,
             sender: Some(Pid::from_cell(cell.clone())),
@@ -429,7 +429,7 @@ impl<'c, 'a, A: Actor, R: Message> Request<'c, 'a, A, R> {
             trace: crate::telemetry::Trace::current(),
         };
         // Never waits: a handler must not block on a full mailbox for a request.
-        to.cell().try_deliver(envelope)?;
+        to.try_deliver(envelope)?;
         let id = requests.next_id;
         requests.next_id += 1;
         let holds = mode == ReentrancyMode::StashNonReentrant;

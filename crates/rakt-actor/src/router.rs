@@ -25,7 +25,7 @@ use rakt_proto::v1::{
 };
 
 use crate::actor::Actor;
-use crate::cell::{Envelope, SystemMessage, state};
+use crate::cell::{Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::{ActorError, AskError, SpawnError};
 use crate::event::DeadLetterReason;
@@ -229,7 +229,7 @@ impl<C: Actor> Pool for FactoryPool<C> {
     ) -> BoxFuture<'a, Result<Pid, SpawnError>> {
         let first = Incarnation::Factory(self.0.clone());
         Box::pin(spawn_actor(
-            &router.cell().system,
+            router.system_shared(),
             Some(router),
             name,
             first,
@@ -450,7 +450,7 @@ impl RouterActor {
             self.ring = None;
             router.unwatch(&routee);
             // A routee already stopping needs no signal.
-            let _ = routee.cell().lanes.push_system(SystemMessage::Stop);
+            let _ = routee.push_system(SystemMessage::Stop);
         }
         self.stop_when_empty(router);
     }
@@ -459,7 +459,7 @@ impl RouterActor {
         if self.routees.is_empty() {
             tracing::debug!(router = router.name(), "no routee left: the router stops");
             // Only fails when the router already stops, which is what was wanted.
-            let _ = router.cell().lanes.push_system(SystemMessage::Stop);
+            let _ = router.push_system(SystemMessage::Stop);
         }
     }
 
@@ -576,7 +576,6 @@ impl RouterActor {
             let _ = routee.send(payload.duplicate(), sender.clone()).await;
         }
         let _ = last
-            .cell()
             .deliver(Envelope {
                 message: payload,
                 sender,
@@ -651,7 +650,7 @@ impl RouterActor {
 
 /// Whether a routee can still take messages (running, starting or suspended).
 fn alive(routee: &Pid) -> bool {
-    routee.cell().state() < state::STOPPING
+    !routee.is_stopping()
 }
 
 /// Dead-letters the current message: there is no routee for it. An asker hears why at once.

@@ -12,7 +12,7 @@ use rakt_mailbox::Next;
 use rakt_proto::v1::{PoisonPill, PostStart, Terminated};
 
 use crate::actor::Actor;
-use crate::cell::{ActorCell, Envelope, SystemMessage, state};
+use crate::cell::{ActorCell, Envelope, SystemMessage};
 use crate::context::{Context, LifecycleContext};
 use crate::error::ActorError;
 use crate::event::{DeadLetterReason, Event};
@@ -199,10 +199,10 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
                 }
                 stamp = ticks();
             }
-            Next::System(SystemMessage::Terminated(gone)) => {
+            Next::System(SystemMessage::Terminated(gone, reason)) => {
                 if cell.remove_watching(&gone) {
                     if let Some(failure) =
-                        Box::pin(handle(&mut ctx, &mut actor, terminated(&gone))).await
+                        Box::pin(handle(&mut ctx, &mut actor, terminated(&gone, reason))).await
                     {
                         let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, None);
                         if let Err(exit) = Box::pin(supervised).await {
@@ -236,7 +236,7 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
             }
             Next::System(SystemMessage::Escalated(child, error)) => {
                 // A child reinstated or stopped meanwhile needs no decision any more.
-                if child.cell().state() == state::SUSPENDED {
+                if child.is_suspended() {
                     let failure = ActorError::from(Escalated::new(child.clone(), error));
                     let supervised = supervise(&mut ctx, &mut actor, &mut sv, failure, Some(child));
                     if let Err(exit) = Box::pin(supervised).await {
@@ -390,10 +390,11 @@ fn post_start() -> Envelope {
     }
 }
 
-fn terminated(gone: &Pid) -> Envelope {
+fn terminated(gone: &Pid, reason: Option<String>) -> Envelope {
     let message = Terminated {
         address: gone.address().to_string(),
         terminated_at: Some(prost_types::Timestamp::from(SystemTime::now())),
+        reason: reason.unwrap_or_default(),
     };
     Envelope {
         message: Payload::new(message),
@@ -492,10 +493,7 @@ async fn supervise<A: Actor>(
                 suspend(cell, &pid, format!("escalated to its parent: {failure}"));
                 if let Some(parent) = &cell.parent {
                     // A parent that is stopping stops this actor too, which ends the wait.
-                    let _ = parent
-                        .cell()
-                        .lanes
-                        .push_system(SystemMessage::Escalated(pid.clone(), failure));
+                    let _ = parent.push_system(SystemMessage::Escalated(pid.clone(), failure));
                 }
                 match wait_suspended(ctx, None).await {
                     Wake::Reinstated | Wake::Elapsed => {
@@ -595,7 +593,7 @@ use RestartFailure::{Broken, Failed};
 fn reinstate(child: Option<&Pid>) {
     if let Some(child) = child {
         // A child that stopped meanwhile has nothing to come back to.
-        let _ = child.cell().lanes.push_system(SystemMessage::Reinstate);
+        let _ = child.push_system(SystemMessage::Reinstate);
     }
 }
 
@@ -609,7 +607,7 @@ fn signal_siblings(cell: &ActorCell, me: &Pid, signal: impl Fn() -> SystemMessag
     for sibling in siblings {
         if sibling != *me && sibling.parent() == cell.parent.as_ref() {
             // A sibling that is stopping needs no signal.
-            let _ = sibling.cell().lanes.push_system(signal());
+            let _ = sibling.push_system(signal());
         }
     }
 }
@@ -653,7 +651,7 @@ async fn wait_suspended<A: Actor>(
                 SystemMessage::Reinstate => break 'wait Wake::Reinstated,
                 // A suspended actor is not passivated; it is asked again later.
                 SystemMessage::Passivate(_) => crate::passivation::refuse(cell),
-                later @ (SystemMessage::Terminated(_)
+                later @ (SystemMessage::Terminated(..)
                 | SystemMessage::Escalated(..)
                 | SystemMessage::Reply(..)) => {
                     deferred.push(later);
@@ -702,10 +700,10 @@ async fn restart<A: Actor>(
     let children = cell.children();
     for child in &children {
         // A child that is already stopping needs no signal.
-        let _ = child.cell().lanes.push_system(SystemMessage::Stop);
+        let _ = child.push_system(SystemMessage::Stop);
     }
     for child in &children {
-        child.cell().wait_terminated().await;
+        child.wait_terminated().await;
     }
     run_post_stop(&pid, actor).await;
     if let Some(factory) = sv.as_ref().and_then(|s| s.factory.as_ref()) {
@@ -772,7 +770,7 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
                     // The caller may have stopped waiting.
                     let _ = ack.send(Err("the actor is stopping".to_owned()));
                 }
-                Next::System(SystemMessage::Terminated(gone)) => {
+                Next::System(SystemMessage::Terminated(gone, _)) => {
                     cell.remove_watching(&gone);
                 }
                 Next::System(SystemMessage::Reply(_, Ok(reply))) => {
@@ -827,10 +825,10 @@ async fn terminate<A: Actor>(ctx: &mut Context<'_, A>, actor: &mut A, mut exit: 
             SystemMessage::Stop
         };
         // A child that is already stopping needs no signal.
-        let _ = child.cell().lanes.push_system(signal);
+        let _ = child.push_system(signal);
     }
     for child in &children {
-        child.cell().wait_terminated().await;
+        child.wait_terminated().await;
     }
 
     if exit != Exit::Broken {
@@ -850,17 +848,15 @@ pub(crate) fn finish(cell: &Arc<ActorCell>, pid: &Pid) {
         cell.system.passivator.remove(cell.id);
     }
     if let Some(parent) = &cell.parent {
-        parent.cell().remove_child(pid);
+        if let Some(parent) = parent.local() {
+            parent.remove_child(pid);
+        }
     }
     for watcher in relations.watchers {
-        // A watcher that has stopped has nobody left to tell.
-        let _ = watcher
-            .cell()
-            .lanes
-            .push_system(SystemMessage::Terminated(pid.clone()));
+        pid.tell_terminated_to(&watcher);
     }
     for target in relations.watching {
-        target.cell().remove_watcher(pid);
+        target.drop_watcher(pid);
     }
     cell.lanes.close_system();
     cell.lanes.close_user();

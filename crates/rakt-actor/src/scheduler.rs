@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::ask::later;
-use crate::cell::{Envelope, state};
+use crate::cell::Envelope;
 use crate::cron::{CronError, CronExpr};
 use crate::error::SendError;
 use crate::message::Message;
@@ -276,7 +276,7 @@ impl Scheduler {
         message: M,
         kind: ScheduleKind,
     ) -> Result<ScheduleRef, ScheduleError> {
-        if target.cell().state() >= state::STOPPING {
+        if target.is_stopping() {
             return Err(ScheduleError::TargetStopped {
                 name: target.name().to_owned(),
             });
@@ -455,7 +455,7 @@ impl Scheduler {
             // An undeliverable message is a dead letter either way; a stopped target also ends
             // the schedule.
             let stopped = matches!(
-                entry.target.cell().try_deliver(envelope),
+                entry.target.try_deliver(envelope),
                 Err(SendError::ActorStopped { .. })
             );
             let next = match &entry.plan {

@@ -70,6 +70,8 @@ pub(crate) struct SystemShared {
     next_id: AtomicU64,
     dead_letters: AtomicU64,
     started_at: Instant,
+    /// Where remoting reaches this system, once it listens.
+    location: OnceLock<crate::address::Location>,
     /// The task of [`timer_anchor`], ended by `stop`.
     anchor: OnceLock<tokio::task::AbortHandle>,
     /// The deadlines of asks to this system's actors, watched by one task.
@@ -82,7 +84,11 @@ pub(crate) struct SystemShared {
 
 impl SystemShared {
     pub(crate) fn address_of(&self, name: &Arc<str>) -> Address {
-        Address::from_parts(self.name.clone(), name.clone())
+        Address::from_parts(
+            self.name.clone(),
+            self.location.get().cloned(),
+            name.clone(),
+        )
     }
 
     fn is_running(&self) -> bool {
@@ -638,6 +644,7 @@ impl ActorSystemBuilder {
             dead_letters: AtomicU64::new(0),
             started_at: Instant::now(),
             anchor: OnceLock::new(),
+            location: OnceLock::new(),
             asks: AskDeadlines::new(),
             extensions: self.extensions,
             #[cfg(feature = "opentelemetry")]
@@ -739,6 +746,59 @@ impl ActorSystem {
 
     pub(crate) fn from_shared(shared: Arc<SystemShared>) -> Self {
         Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<SystemShared> {
+        &self.shared
+    }
+
+    /// Sets where other nodes reach this system, once: from then on every local actor's
+    /// [`Address`] carries this host and port. The remoting layer calls it when it starts
+    /// listening.
+    ///
+    /// # Errors
+    ///
+    /// [`SystemError::InvalidLocation`] when `host` is not a valid host name or IP address or
+    /// `port` is zero, and [`SystemError::AlreadyListening`] when a location was set before.
+    ///
+    /// ```
+    /// use rakt_actor::ActorSystem;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("shop").build()?;
+    /// system.set_location("127.0.0.1", 4000)?;
+    /// let cart = system.spawn_fn("cart", |_ctx| Ok(())).await?;
+    /// assert_eq!(cart.address().to_string(), "rakt://shop@127.0.0.1:4000/cart");
+    /// assert_eq!(system.location(), Some(("127.0.0.1", 4000)));
+    /// assert!(system.set_location("127.0.0.1", 4001).is_err());
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_location(&self, host: &str, port: u16) -> Result<(), SystemError> {
+        // Parsing what the addresses will print checks the host and port exactly as a peer
+        // parsing them will.
+        let probe = Address::remote(self.name(), host, port, "probe").to_string();
+        probe
+            .parse::<Address>()
+            .map_err(SystemError::InvalidLocation)?;
+        let location = crate::address::Location {
+            host: host.into(),
+            port,
+        };
+        self.shared
+            .location
+            .set(location)
+            .map_err(|_| SystemError::AlreadyListening)
+    }
+
+    /// Where other nodes reach this system, once set with [`set_location`](Self::set_location).
+    pub fn location(&self) -> Option<(&str, u16)> {
+        self.shared
+            .location
+            .get()
+            .map(|location| (&*location.host, location.port))
     }
 
     /// The system's name.
@@ -1073,17 +1133,17 @@ impl ActorSystem {
             .collect();
         for pid in &top {
             // An actor already stopping needs no signal.
-            let _ = pid.cell().lanes.push_system(SystemMessage::Stop);
+            let _ = pid.push_system(SystemMessage::Stop);
         }
         let _ = tokio::time::timeout_at(deadline, async {
             for pid in &top {
-                pid.cell().wait_terminated().await;
+                pid.wait_terminated().await;
             }
         })
         .await;
         let leftovers = shared.registry.all();
         for pid in &leftovers {
-            if let Some(handle) = pid.cell().abort.get() {
+            if let Some(handle) = pid.local().and_then(|cell| cell.abort.get()) {
                 handle.abort();
             }
         }
@@ -1092,14 +1152,16 @@ impl ActorSystem {
         // normally the mailbox's only consumer; a handler that never yields is not waited for.
         let grace = tokio::time::Instant::now() + ABORT_GRACE;
         for pid in &leftovers {
-            if let Some(handle) = pid.cell().abort.get() {
+            if let Some(handle) = pid.local().and_then(|cell| cell.abort.get()) {
                 while !handle.is_finished() && tokio::time::Instant::now() < grace {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
         }
         for pid in &leftovers {
-            runner::finish(pid.cell(), pid);
+            if let Some(cell) = pid.local() {
+                runner::finish(cell, pid);
+            }
         }
         shared.state.store(STOPPED, Ordering::SeqCst);
         if let Some(anchor) = shared.anchor.get() {
@@ -1267,7 +1329,7 @@ pub(crate) async fn spawn_actor<A: Actor>(
         return Err(SpawnError::SystemStopped);
     }
     if let Some(parent) = parent {
-        if !parent.cell().add_child(&pid) {
+        if !parent.local().is_some_and(|cell| cell.add_child(&pid)) {
             shared.registry.remove(&name, id);
             return Err(SpawnError::ParentStopped {
                 parent: parent.name().to_owned(),

@@ -203,7 +203,7 @@ mod metrics {
             .registry
             .all()
             .iter()
-            .map(|pid| pid.cell().lanes.user_len() as u64)
+            .filter_map(|pid| pid.local().map(|cell| cell.lanes.user_len() as u64))
             .sum()
     }
 }

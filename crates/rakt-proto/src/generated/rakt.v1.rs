@@ -35,6 +35,10 @@ pub struct Terminated {
     /// When the actor stopped.
     #[prost(message, optional, tag = "2")]
     pub terminated_at: ::core::option::Option<::prost_types::Timestamp>,
+    /// Empty when the actor stopped; otherwise why it is taken for stopped, such as its node
+    /// becoming unreachable.
+    #[prost(string, tag = "3")]
+    pub reason: ::prost::alloc::string::String,
 }
 impl ::prost::Name for Terminated {
     const NAME: &'static str = "Terminated";
