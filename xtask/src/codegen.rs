@@ -3,9 +3,11 @@
 //! Every `proto/**/*.proto` is compiled by `protox` (pure Rust: no system `protoc`) into one
 //! `FileDescriptorSet`, which [`generate`] turns into one Rust file per proto package
 //! (`rakt.v1.rs`).
-//! The output is committed in `crates/rakt-proto/src/generated/`, so building Rakt needs neither
-//! a build script nor a code generator, and review sees every change to the wire types.
-//! Codegen owns that folder: a file that no proto generates is stale and gets removed.
+//! The messages are committed in `crates/rakt-proto/src/generated/`, and the gRPC service stubs
+//! (tonic) in `crates/rakt-remote/src/generated/`, where they name the messages of `rakt-proto`:
+//! the actor runtime, which depends on `rakt-proto`, never reaches tonic. So building Rakt needs
+//! neither a build script nor a code generator, and review sees every change to the wire types.
+//! Codegen owns those folders: a file that no proto generates is stale and gets removed.
 //! `--check` generates into a temporary folder and fails when anything differs.
 
 use std::fs;
@@ -17,8 +19,15 @@ use crate::shell::{Result, TempDir};
 
 /// The proto tree and include path, relative to the workspace root.
 const PROTO_DIR: &str = "proto";
-/// Where the generated code is committed, relative to the workspace root.
+/// Where the generated messages are committed, relative to the workspace root.
 const GENERATED_DIR: &str = "crates/rakt-proto/src/generated";
+/// Where the generated service stubs are committed, relative to the workspace root.
+const SERVICES_DIR: &str = "crates/rakt-remote/src/generated";
+
+/// A generator and the folder it owns.
+type Target = (&'static str, fn(FileDescriptorSet, &Path) -> Result<()>);
+
+const TARGETS: [Target; 2] = [(GENERATED_DIR, generate), (SERVICES_DIR, generate_services)];
 
 /// Whether to update the committed code or only compare against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,25 +41,38 @@ pub(crate) fn run(root: &Path, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// Generates the code and writes or checks it; returns a one-line report.
+/// Generates the code and writes or checks it; returns a report, one line per folder.
 pub(crate) fn codegen(root: &Path, mode: Mode) -> Result<String> {
     let proto_dir = root.join(PROTO_DIR);
-    let committed = root.join(GENERATED_DIR);
-    let fresh = TempDir::new("rakt-codegen")?;
     let protos = proto_files(&proto_dir)?;
-    if !protos.is_empty() {
-        generate(compile(&proto_dir, &protos)?, fresh.path())?;
+    let fds = if protos.is_empty() {
+        None
+    } else {
+        Some(compile(&proto_dir, &protos)?)
+    };
+    let mut reports = Vec::new();
+    for (dir, generator) in TARGETS {
+        let fresh = TempDir::new("rakt-codegen")?;
+        if let Some(fds) = &fds {
+            generator(fds.clone(), fresh.path())?;
+        }
+        reports.push(sync(fresh.path(), root, dir, protos.len(), mode)?);
     }
-    let drift = compare(fresh.path(), &committed)?;
+    Ok(reports.join("\n"))
+}
+
+/// Compares freshly generated code with the committed folder `dir`, and updates it or fails.
+fn sync(fresh: &Path, root: &Path, dir: &str, protos: usize, mode: Mode) -> Result<String> {
+    let committed = root.join(dir);
+    let drift = compare(fresh, &committed)?;
     match mode {
-        Mode::Check if drift.is_empty() => Ok(format!(
-            "codegen: {GENERATED_DIR} matches {} proto file(s)",
-            protos.len()
-        )),
+        Mode::Check if drift.is_empty() => {
+            Ok(format!("codegen: {dir} matches {protos} proto file(s)"))
+        }
         Mode::Check => {
             let lines: Vec<String> = drift
                 .iter()
-                .map(|drift| format!("  {GENERATED_DIR}/{drift}"))
+                .map(|drift| format!("  {dir}/{drift}"))
                 .collect();
             Err(format!(
                 "generated code is out of date; run `cargo xtask codegen`:\n{}",
@@ -59,14 +81,11 @@ pub(crate) fn codegen(root: &Path, mode: Mode) -> Result<String> {
             .into())
         }
         Mode::Write => {
-            apply(fresh.path(), &committed, &drift)?;
+            apply(fresh, &committed, &drift)?;
             Ok(if drift.is_empty() {
-                format!("codegen: {GENERATED_DIR} is up to date")
+                format!("codegen: {dir} is up to date")
             } else {
-                format!(
-                    "codegen: updated {} file(s) in {GENERATED_DIR}",
-                    drift.len()
-                )
+                format!("codegen: updated {} file(s) in {dir}", drift.len())
             })
         }
     }
@@ -107,10 +126,32 @@ fn compile(proto_dir: &Path, protos: &[PathBuf]) -> Result<FileDescriptorSet> {
     Ok(fds)
 }
 
+/// Writes the gRPC client and server of every service into `out_dir`, one Rust file per proto
+/// package that has services, naming the messages of `rakt-proto` instead of generating them.
+fn generate_services(mut fds: FileDescriptorSet, out_dir: &Path) -> Result<()> {
+    // Only the services are wanted: with the messages and enums taken out, and every `rakt`
+    // package mapped to `rakt-proto`, the generator writes the stubs alone.
+    fds.file.retain(|file| !file.service.is_empty());
+    for file in &mut fds.file {
+        file.message_type.clear();
+        file.enum_type.clear();
+    }
+    if fds.file.is_empty() {
+        return Ok(());
+    }
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .build_transport(false)
+        .out_dir(out_dir)
+        .extern_path(".rakt", "::rakt_proto")
+        .compile_fds(fds)?;
+    Ok(())
+}
+
 /// Writes one Rust file per proto package into `out_dir`.
 ///
-/// This is the only function that knows the code generator: gRPC services (tonic-prost-build)
-/// replace the body and nothing else.
+/// This and [`generate_services`] are the only functions that know the code generator.
 fn generate(fds: FileDescriptorSet, out_dir: &Path) -> Result<()> {
     prost_build::Config::new()
         .out_dir(out_dir)
@@ -225,6 +266,11 @@ message Hello {
   string name = 1;
   google.protobuf.Timestamp at = 2;
 }
+
+// Says hello back.
+service Greeter {
+  rpc Greet(Hello) returns (Hello);
+}
 "#;
 
     /// A workspace-shaped folder with one proto file.
@@ -241,7 +287,10 @@ message Hello {
         let report = codegen(root.path(), Mode::Write).unwrap();
         assert_eq!(
             report,
-            format!("codegen: updated 1 file(s) in {GENERATED_DIR}")
+            format!(
+                "codegen: updated 1 file(s) in {GENERATED_DIR}\n\
+                 codegen: updated 1 file(s) in {SERVICES_DIR}"
+            )
         );
         let generated = root.path().join(GENERATED_DIR);
         assert_eq!(file_names(&generated).unwrap(), ["demo.v1.rs"]);
@@ -250,6 +299,20 @@ message Hello {
         assert!(code.contains("/// A greeting."), "{code}");
         assert!(code.contains("impl ::prost::Name for Hello"), "{code}");
         assert!(code.contains("::prost_types::Timestamp"), "{code}");
+        assert!(!code.contains("tonic"), "messages only: {code}");
+    }
+
+    #[test]
+    fn services_are_generated_apart_naming_the_proto_crate() {
+        let root = sample_root();
+        codegen(root.path(), Mode::Write).unwrap();
+        let services = root.path().join(SERVICES_DIR);
+        assert_eq!(file_names(&services).unwrap(), ["demo.v1.rs"]);
+        let code = fs::read_to_string(services.join("demo.v1.rs")).unwrap();
+        assert!(code.contains("pub mod greeter_client"), "{code}");
+        assert!(code.contains("pub mod greeter_server"), "{code}");
+        // Messages are not generated again: the stubs name those of rakt-proto.
+        assert!(!code.contains("pub struct Hello"), "{code}");
     }
 
     #[test]
@@ -259,7 +322,10 @@ message Hello {
         codegen(root.path(), Mode::Check).unwrap();
         assert_eq!(
             codegen(root.path(), Mode::Write).unwrap(),
-            format!("codegen: {GENERATED_DIR} is up to date")
+            format!(
+                "codegen: {GENERATED_DIR} is up to date\n\
+                 codegen: {SERVICES_DIR} is up to date"
+            )
         );
     }
 

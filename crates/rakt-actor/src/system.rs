@@ -24,7 +24,7 @@ use crate::error::{ActorError, LookupError, SendError, SpawnError, SystemError};
 use crate::event::{DeadLetter, DeadLetterReason, Event, EventStream, Subscription};
 use crate::extension::Extensions;
 use crate::mailbox::MailboxConfig;
-use crate::message::Message;
+use crate::message::{AnyMessage, Message};
 use crate::passivation::{Eviction, Passivation, Passivator};
 use crate::payload::Payload;
 use crate::pid::Pid;
@@ -750,6 +750,39 @@ impl ActorSystem {
 
     pub(crate) fn shared(&self) -> &Arc<SystemShared> {
         &self.shared
+    }
+
+    /// Records a message that could not be delivered to `receiver`, as the runtime records its
+    /// own: counted, logged when the system logs dead letters, and published as
+    /// [`Event::DeadLetter`](crate::Event::DeadLetter). For transports, which meet
+    /// undeliverable messages outside any actor, such as one for an unknown actor name.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, DeadLetterReason};
+    /// use rakt_proto::v1::PoisonPill;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("letters").build()?;
+    /// system.report_dead_letter("nobody", Box::new(PoisonPill {}), None, DeadLetterReason::UnknownActor);
+    /// assert_eq!(system.dead_letter_count(), 1);
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn report_dead_letter(
+        &self,
+        receiver: &str,
+        message: Box<dyn AnyMessage>,
+        sender: Option<&Pid>,
+        reason: DeadLetterReason,
+    ) {
+        self.shared.dead_letter(
+            sender.cloned(),
+            receiver,
+            Payload::from_box(message),
+            reason,
+        );
     }
 
     /// Sets where other nodes reach this system, once: from then on every local actor's

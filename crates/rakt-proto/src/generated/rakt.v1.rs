@@ -99,6 +99,495 @@ impl ::prost::Name for DeadLetter {
         "/rakt.v1.DeadLetter".into()
     }
 }
+/// An actor as other nodes see it.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ActorRef {
+    /// Its address, as `rakt://system@host:port/name`.
+    #[prost(string, tag = "1")]
+    pub address: ::prost::alloc::string::String,
+    /// Its incarnation on its node; zero when unknown.
+    #[prost(uint64, tag = "2")]
+    pub id: u64,
+}
+impl ::prost::Name for ActorRef {
+    const NAME: &'static str = "ActorRef";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.ActorRef".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.ActorRef".into()
+    }
+}
+/// One message for one actor.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoteEnvelope {
+    /// The receiver's name on the receiving node.
+    #[prost(string, tag = "1")]
+    pub receiver: ::prost::alloc::string::String,
+    /// The actor that sent it; absent for a message sent from outside any actor.
+    #[prost(message, optional, tag = "2")]
+    pub sender: ::core::option::Option<ActorRef>,
+    /// The message's full protobuf name, such as `rakt.v1.Terminated`.
+    #[prost(string, tag = "3")]
+    pub type_name: ::prost::alloc::string::String,
+    /// The message in protobuf wire format.
+    #[prost(bytes = "vec", tag = "4")]
+    pub payload: ::prost::alloc::vec::Vec<u8>,
+    /// Non-zero for an ask: the reply carries the same id back.
+    #[prost(uint64, tag = "5")]
+    pub correlation_id: u64,
+    /// For an ask, how long the asker still waits, in milliseconds.
+    #[prost(uint64, tag = "6")]
+    pub timeout_ms: u64,
+}
+impl ::prost::Name for RemoteEnvelope {
+    const NAME: &'static str = "RemoteEnvelope";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.RemoteEnvelope".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.RemoteEnvelope".into()
+    }
+}
+/// Why an operation failed on the node that received it.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoteError {
+    #[prost(enumeration = "remote_error::Code", tag = "1")]
+    pub code: i32,
+    /// The actor concerned.
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    /// What happened, in words.
+    #[prost(string, tag = "3")]
+    pub detail: ::prost::alloc::string::String,
+}
+/// Nested message and enum types in `RemoteError`.
+pub mod remote_error {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Code {
+        Unspecified = 0,
+        /// No actor has the name.
+        NotFound = 1,
+        /// The node does not know the message's type.
+        UnknownType = 2,
+        /// The payload does not decode as its type.
+        Malformed = 3,
+        /// The handler finished without replying.
+        NoReply = 4,
+        /// The handler failed.
+        HandlerFailed = 5,
+        /// No reply within the timeout.
+        Timeout = 6,
+        /// The handler declared the message unhandled.
+        Unhandled = 7,
+        /// The receiver's mailbox was full.
+        MailboxFull = 8,
+        /// The receiver stopped.
+        ActorStopped = 9,
+        /// The receiver's stash was full.
+        StashFull = 10,
+        /// A request was malformed, such as an ask without a timeout.
+        InvalidArgument = 11,
+        /// Anything else.
+        Internal = 12,
+    }
+    impl Code {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "CODE_UNSPECIFIED",
+                Self::NotFound => "CODE_NOT_FOUND",
+                Self::UnknownType => "CODE_UNKNOWN_TYPE",
+                Self::Malformed => "CODE_MALFORMED",
+                Self::NoReply => "CODE_NO_REPLY",
+                Self::HandlerFailed => "CODE_HANDLER_FAILED",
+                Self::Timeout => "CODE_TIMEOUT",
+                Self::Unhandled => "CODE_UNHANDLED",
+                Self::MailboxFull => "CODE_MAILBOX_FULL",
+                Self::ActorStopped => "CODE_ACTOR_STOPPED",
+                Self::StashFull => "CODE_STASH_FULL",
+                Self::InvalidArgument => "CODE_INVALID_ARGUMENT",
+                Self::Internal => "CODE_INTERNAL",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "CODE_UNSPECIFIED" => Some(Self::Unspecified),
+                "CODE_NOT_FOUND" => Some(Self::NotFound),
+                "CODE_UNKNOWN_TYPE" => Some(Self::UnknownType),
+                "CODE_MALFORMED" => Some(Self::Malformed),
+                "CODE_NO_REPLY" => Some(Self::NoReply),
+                "CODE_HANDLER_FAILED" => Some(Self::HandlerFailed),
+                "CODE_TIMEOUT" => Some(Self::Timeout),
+                "CODE_UNHANDLED" => Some(Self::Unhandled),
+                "CODE_MAILBOX_FULL" => Some(Self::MailboxFull),
+                "CODE_ACTOR_STOPPED" => Some(Self::ActorStopped),
+                "CODE_STASH_FULL" => Some(Self::StashFull),
+                "CODE_INVALID_ARGUMENT" => Some(Self::InvalidArgument),
+                "CODE_INTERNAL" => Some(Self::Internal),
+                _ => None,
+            }
+        }
+    }
+}
+impl ::prost::Name for RemoteError {
+    const NAME: &'static str = "RemoteError";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.RemoteError".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.RemoteError".into()
+    }
+}
+/// The outcome of one ask.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoteReply {
+    /// The ask's correlation id.
+    #[prost(uint64, tag = "1")]
+    pub correlation_id: u64,
+    #[prost(oneof = "remote_reply::Outcome", tags = "2, 3")]
+    pub outcome: ::core::option::Option<remote_reply::Outcome>,
+}
+/// Nested message and enum types in `RemoteReply`.
+pub mod remote_reply {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Outcome {
+        /// The reply's full protobuf name and its bytes.
+        #[prost(message, tag = "2")]
+        Message(super::TypedPayload),
+        /// Why there is no reply.
+        #[prost(message, tag = "3")]
+        Error(super::RemoteError),
+    }
+}
+impl ::prost::Name for RemoteReply {
+    const NAME: &'static str = "RemoteReply";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.RemoteReply".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.RemoteReply".into()
+    }
+}
+/// A message of a named type.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TypedPayload {
+    #[prost(string, tag = "1")]
+    pub type_name: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub payload: ::prost::alloc::vec::Vec<u8>,
+}
+impl ::prost::Name for TypedPayload {
+    const NAME: &'static str = "TypedPayload";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.TypedPayload".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.TypedPayload".into()
+    }
+}
+/// Starts or ends a watch of a local actor for an actor of the sending node.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WatchChange {
+    /// The actor that watches, on the sending node.
+    #[prost(message, optional, tag = "1")]
+    pub watcher: ::core::option::Option<ActorRef>,
+    /// The name of the watched actor on the receiving node.
+    #[prost(string, tag = "2")]
+    pub target: ::prost::alloc::string::String,
+    /// True to watch, false to stop watching.
+    #[prost(bool, tag = "3")]
+    pub watch: bool,
+}
+impl ::prost::Name for WatchChange {
+    const NAME: &'static str = "WatchChange";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.WatchChange".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.WatchChange".into()
+    }
+}
+/// An actor of the sending node that a receiving node's actor watched has stopped.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Termination {
+    /// The actor that stopped.
+    #[prost(message, optional, tag = "1")]
+    pub target: ::core::option::Option<ActorRef>,
+    /// The name of the watcher on the receiving node.
+    #[prost(string, tag = "2")]
+    pub watcher: ::prost::alloc::string::String,
+}
+impl ::prost::Name for Termination {
+    const NAME: &'static str = "Termination";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.Termination".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.Termination".into()
+    }
+}
+/// A frame from the sending node.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ExchangeFrame {
+    /// One more than the previous frame's; the first frame is 1.
+    #[prost(uint64, tag = "1")]
+    pub sequence: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub envelopes: ::prost::alloc::vec::Vec<RemoteEnvelope>,
+    #[prost(message, repeated, tag = "3")]
+    pub watches: ::prost::alloc::vec::Vec<WatchChange>,
+    #[prost(message, repeated, tag = "4")]
+    pub terminations: ::prost::alloc::vec::Vec<Termination>,
+}
+impl ::prost::Name for ExchangeFrame {
+    const NAME: &'static str = "ExchangeFrame";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.ExchangeFrame".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.ExchangeFrame".into()
+    }
+}
+/// A frame back to the sending node.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ExchangeReply {
+    /// Every frame up to this sequence has been handed to its receivers' mailboxes, or refused
+    /// and counted as a dead letter on this node.
+    #[prost(uint64, tag = "1")]
+    pub acknowledged: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub replies: ::prost::alloc::vec::Vec<RemoteReply>,
+}
+impl ::prost::Name for ExchangeReply {
+    const NAME: &'static str = "ExchangeReply";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.ExchangeReply".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.ExchangeReply".into()
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TellRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub envelopes: ::prost::alloc::vec::Vec<RemoteEnvelope>,
+}
+impl ::prost::Name for TellRequest {
+    const NAME: &'static str = "TellRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.TellRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.TellRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TellResponse {
+    /// One entry per refused envelope, by its index in the request.
+    #[prost(message, repeated, tag = "1")]
+    pub refused: ::prost::alloc::vec::Vec<IndexedError>,
+}
+impl ::prost::Name for TellResponse {
+    const NAME: &'static str = "TellResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.TellResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.TellResponse".into()
+    }
+}
+/// An error about the envelope at `index` of a request.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct IndexedError {
+    #[prost(uint32, tag = "1")]
+    pub index: u32,
+    #[prost(message, optional, tag = "2")]
+    pub error: ::core::option::Option<RemoteError>,
+}
+impl ::prost::Name for IndexedError {
+    const NAME: &'static str = "IndexedError";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.IndexedError".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.IndexedError".into()
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AskRequest {
+    /// Each envelope needs a `timeout_ms`; correlation ids are ignored.
+    #[prost(message, repeated, tag = "1")]
+    pub envelopes: ::prost::alloc::vec::Vec<RemoteEnvelope>,
+}
+impl ::prost::Name for AskRequest {
+    const NAME: &'static str = "AskRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.AskRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.AskRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AskResponse {
+    /// One reply per envelope, in order; each reply's correlation id is its envelope's index.
+    #[prost(message, repeated, tag = "1")]
+    pub replies: ::prost::alloc::vec::Vec<RemoteReply>,
+}
+impl ::prost::Name for AskResponse {
+    const NAME: &'static str = "AskResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.AskResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.AskResponse".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LookupRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+impl ::prost::Name for LookupRequest {
+    const NAME: &'static str = "LookupRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.LookupRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.LookupRequest".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LookupResponse {
+    /// Absent when no actor has the name.
+    #[prost(message, optional, tag = "1")]
+    pub actor: ::core::option::Option<ActorRef>,
+}
+impl ::prost::Name for LookupResponse {
+    const NAME: &'static str = "LookupResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.LookupResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.LookupResponse".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StopRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Kill instead: queued messages become dead letters.
+    #[prost(bool, tag = "2")]
+    pub kill: bool,
+}
+impl ::prost::Name for StopRequest {
+    const NAME: &'static str = "StopRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.StopRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.StopRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StopResponse {}
+impl ::prost::Name for StopResponse {
+    const NAME: &'static str = "StopResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.StopResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.StopResponse".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RestartRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+impl ::prost::Name for RestartRequest {
+    const NAME: &'static str = "RestartRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.RestartRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.RestartRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RestartResponse {}
+impl ::prost::Name for RestartResponse {
+    const NAME: &'static str = "RestartResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.RestartResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.RestartResponse".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReinstateRequest {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+}
+impl ::prost::Name for ReinstateRequest {
+    const NAME: &'static str = "ReinstateRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.ReinstateRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.ReinstateRequest".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReinstateResponse {}
+impl ::prost::Name for ReinstateResponse {
+    const NAME: &'static str = "ReinstateResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.ReinstateResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.ReinstateResponse".into()
+    }
+}
 /// Asks a router for its routees; it replies with `Routees`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetRoutees {}

@@ -1,0 +1,97 @@
+//! Remoting settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::RemoteError;
+
+/// How a node listens and talks to its peers. Every setting has a default; see
+/// [`RemotingBuilder`](crate::RemotingBuilder) for the setters.
+///
+/// ```
+/// use rakt_remote::RemoteConfig;
+///
+/// let config = RemoteConfig::default();
+/// assert_eq!(config.max_message_size, 16 * 1024 * 1024);
+/// assert_eq!(config.max_batch, 256);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RemoteConfig {
+    /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub bind: SocketAddr,
+    /// The host peers use to reach this node, when it differs from the bound IP (a DNS name,
+    /// or the public address behind a wildcard bind).
+    pub advertise_host: Option<String>,
+    /// The largest message, encoded, that a node sends or accepts. Default 16 MiB.
+    pub max_message_size: usize,
+    /// How long opening a connection may take. Default 5 s.
+    pub connect_timeout: Duration,
+    /// How often an idle connection is checked with an HTTP/2 ping. Default 10 s.
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the peer counts as unreachable. Default 5 s.
+    pub keepalive_timeout: Duration,
+    /// The first wait after a failed connection, while sends to the peer fail at once; it
+    /// doubles with each failure. Default 100 ms.
+    pub reconnect_backoff_min: Duration,
+    /// The longest such wait. Default 10 s.
+    pub reconnect_backoff_max: Duration,
+    /// The most envelopes in one frame. Default 256.
+    pub max_batch: usize,
+    /// Frames queued for one stream before the link waits for the network. Default 16.
+    pub frames_in_flight: usize,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_host: None,
+            max_message_size: 16 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(5),
+            reconnect_backoff_min: Duration::from_millis(100),
+            reconnect_backoff_max: Duration::from_secs(10),
+            max_batch: 256,
+            frames_in_flight: 16,
+        }
+    }
+}
+
+impl RemoteConfig {
+    pub(crate) fn validate(&self) -> Result<(), RemoteError> {
+        let invalid = |field, reason: &str| {
+            Err(RemoteError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_message_size == 0 {
+            return invalid("max_message_size", "must be greater than zero");
+        }
+        if self.max_batch == 0 {
+            return invalid("max_batch", "must be greater than zero");
+        }
+        if self.frames_in_flight == 0 {
+            return invalid("frames_in_flight", "must be greater than zero");
+        }
+        for (field, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", self.keepalive_timeout),
+            ("reconnect_backoff_min", self.reconnect_backoff_min),
+        ] {
+            if value.is_zero() {
+                return invalid(field, "must be greater than zero");
+            }
+        }
+        if self.reconnect_backoff_max < self.reconnect_backoff_min {
+            return invalid(
+                "reconnect_backoff_max",
+                "must not be below reconnect_backoff_min",
+            );
+        }
+        Ok(())
+    }
+}

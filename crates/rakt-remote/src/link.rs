@@ -1,0 +1,562 @@
+//! A link: this node's side of the connection to one peer, and the transport of every remote
+//! `Pid` on that peer.
+//!
+//! Sends queue commands without waiting. One task per link drains the queue into frames of
+//! many envelopes on one `Exchange` stream, so order between any sender and receiver holds,
+//! and a busy link sends fewer, larger frames. Every frame stays in `unacked` until the peer
+//! acknowledges it, so that a connection lost mid-flight turns what it carried into dead
+//! letters instead of losing it silently.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use rakt_actor::remote::{Control, ControlFuture, Outbound, RemoteReply, Transport};
+use rakt_actor::{AskError, DeadLetterReason, Pid, SendError, StopError};
+use rakt_proto::v1::{
+    ActorRef, ExchangeFrame, ExchangeReply, ReinstateRequest, RemoteEnvelope, RestartRequest,
+    StopRequest, Termination, WatchChange, remote_reply,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::node::Node;
+use crate::proto::remote_service_client::RemoteServiceClient;
+use crate::wire;
+
+/// What a link's task sends.
+enum Command {
+    Send(Pid, Outbound),
+    Watch { target: Pid, watcher: Pid, on: bool },
+    Terminated { watcher: String, target: ActorRef },
+}
+
+/// What one frame carried: each message with its receiver, kept until the frame is
+/// acknowledged.
+type Carried = Vec<(Pid, Outbound)>;
+
+/// An ask sent on the link, waiting for its reply.
+struct Pending {
+    reply: RemoteReply,
+    timeout: Duration,
+}
+
+/// The state a link shares with its task.
+struct State {
+    /// Asks waiting for replies, by correlation id.
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// Frames sent and not yet acknowledged, oldest first, with what they carried.
+    unacked: Mutex<VecDeque<(u64, Carried)>>,
+    /// Local watchers of the peer's actors, by the watched actor's name.
+    watched: Mutex<HashMap<String, Vec<(Pid, Pid)>>>,
+    /// Until when sends fail at once, after a failed connection; and why.
+    down: Mutex<Option<(Instant, String)>>,
+    next_correlation: AtomicU64,
+}
+
+/// The transport to one peer.
+pub(crate) struct Link {
+    /// The peer as `host:port`.
+    peer: String,
+    node: Arc<Node>,
+    channel: Channel,
+    commands: mpsc::UnboundedSender<Command>,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("peer", &self.peer).finish()
+    }
+}
+
+impl Link {
+    /// A link to `host:port`; its task starts now and ends with the node.
+    pub(crate) fn start(
+        node: &Arc<Node>,
+        host: &str,
+        port: u16,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Self>, String> {
+        let peer = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let config = node.config();
+        let endpoint = Endpoint::from_shared(format!("http://{peer}"))
+            .map_err(|error| error.to_string())?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(config.keepalive_interval)
+            .keep_alive_timeout(config.keepalive_timeout)
+            .keep_alive_while_idle(true);
+        let channel = endpoint.connect_lazy();
+        let (commands, queue) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            pending: Mutex::new(HashMap::new()),
+            unacked: Mutex::new(VecDeque::new()),
+            watched: Mutex::new(HashMap::new()),
+            down: Mutex::new(None),
+            next_correlation: AtomicU64::new(1),
+        });
+        let link = Arc::new(Self {
+            peer,
+            node: node.clone(),
+            channel,
+            commands,
+            state,
+        });
+        let task = Writer {
+            link: link.clone(),
+            queue,
+            shutdown,
+        };
+        node.runtime().spawn(task.run());
+        Ok(link)
+    }
+
+    fn client(&self) -> RemoteServiceClient<Channel> {
+        let limit = self.node.config().max_message_size;
+        RemoteServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(frame_limit(limit))
+            .max_encoding_message_size(frame_limit(limit))
+    }
+
+    fn unreachable(&self, reason: impl Into<String>) -> SendError {
+        SendError::Unreachable {
+            node: self.peer.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Asks the peer for its actor of a name.
+    pub(crate) async fn lookup(
+        &self,
+        request: rakt_proto::v1::LookupRequest,
+    ) -> Result<Option<ActorRef>, crate::RemoteError> {
+        let response = self.client().lookup(request).await.map_err(|status| {
+            if status.code() == tonic::Code::Unavailable {
+                crate::RemoteError::Unreachable {
+                    node: self.peer.clone(),
+                    reason: status.message().to_owned(),
+                }
+            } else {
+                crate::RemoteError::Refused {
+                    node: self.peer.clone(),
+                    code: status.code(),
+                    message: status.message().to_owned(),
+                }
+            }
+        })?;
+        Ok(response.into_inner().actor)
+    }
+
+    /// Tells the peer's actor `watcher` that `target`, an actor of this node, stopped.
+    pub(crate) fn notify_terminated(&self, watcher: &Pid, target: ActorRef) {
+        // A stopped link has no peer left to tell.
+        let _ = self.push(Command::Terminated {
+            watcher: watcher.name().to_owned(),
+            target,
+        });
+    }
+
+    /// A peer's actor stopped: tells its local watchers.
+    pub(crate) fn terminated(&self, target: &str) {
+        let watchers = self.state.watched.lock().remove(target).unwrap_or_default();
+        for (watcher, target) in watchers {
+            watcher.notify_terminated(&target, None);
+        }
+    }
+
+    /// The connection broke or could not be made: everything in flight fails with `reason`,
+    /// and watchers of the peer's actors learn that they are gone.
+    fn fail_all(&self, reason: &str) {
+        let unacked: Vec<_> = self.state.unacked.lock().drain(..).collect();
+        for (_, carried) in unacked {
+            for (target, outbound) in carried {
+                let _ = outbound.undeliverable(
+                    &target,
+                    DeadLetterReason::Unreachable,
+                    self.unreachable(reason),
+                );
+            }
+        }
+        let pending: Vec<_> = self.state.pending.lock().drain().collect();
+        for (_, pending) in pending {
+            pending.reply.fail(AskError::Send(self.unreachable(reason)));
+        }
+        let watched: Vec<_> = self.state.watched.lock().drain().collect();
+        let why = format!("node {} unreachable: {reason}", self.peer);
+        for (_, watchers) in watched {
+            for (watcher, target) in watchers {
+                watcher.notify_terminated(&target, Some(why.clone()));
+            }
+        }
+    }
+
+    /// Handles one frame from the peer: acknowledgements and ask replies.
+    fn received(&self, reply: ExchangeReply) {
+        if reply.acknowledged > 0 {
+            let mut unacked = self.state.unacked.lock();
+            while unacked
+                .front()
+                .is_some_and(|(sequence, _)| *sequence <= reply.acknowledged)
+            {
+                unacked.pop_front();
+            }
+        }
+        for answer in reply.replies {
+            let Some(pending) = self.state.pending.lock().remove(&answer.correlation_id) else {
+                // The asker gave up and the reply came anyway; its deadline already answered.
+                continue;
+            };
+            match answer.outcome {
+                Some(remote_reply::Outcome::Message(message)) => {
+                    match self
+                        .node
+                        .registry()
+                        .decode(&message.type_name, &message.payload)
+                    {
+                        Ok(decoded) => pending.reply.respond(decoded),
+                        Err(error) => pending.reply.fail(AskError::Send(SendError::Refused {
+                            node: self.peer.clone(),
+                            name: String::new(),
+                            reason: format!("cannot decode the reply: {error}"),
+                        })),
+                    }
+                }
+                Some(remote_reply::Outcome::Error(error)) => pending
+                    .reply
+                    .fail(wire::wire_to_ask_error(error, &self.peer, pending.timeout)),
+                None => pending.reply.fail(AskError::Send(SendError::Refused {
+                    node: self.peer.clone(),
+                    name: String::new(),
+                    reason: "a reply without outcome".into(),
+                })),
+            }
+        }
+    }
+
+    /// Turns queued commands into one frame; what cannot go on the wire is reported now.
+    fn frame(
+        &self,
+        sequence: u64,
+        batch: &mut Vec<Command>,
+    ) -> (ExchangeFrame, Vec<(Pid, Outbound)>) {
+        let limit = self.node.config().max_message_size;
+        let mut frame = ExchangeFrame {
+            sequence,
+            ..ExchangeFrame::default()
+        };
+        let mut carried = Vec::new();
+        for command in batch.drain(..) {
+            match command {
+                Command::Send(target, mut outbound) => {
+                    let payload = outbound.message().encode_to_vec();
+                    let type_name = outbound.message().full_name();
+                    if payload.len() > limit {
+                        let reason = format!(
+                            "a {type_name} of {} bytes is over the limit of {limit} bytes",
+                            payload.len()
+                        );
+                        let error = SendError::Refused {
+                            node: self.peer.clone(),
+                            name: target.name().to_owned(),
+                            reason,
+                        };
+                        let _ = outbound.undeliverable(&target, DeadLetterReason::Refused, error);
+                        continue;
+                    }
+                    let mut correlation_id = 0;
+                    let mut timeout_ms = 0;
+                    let timeout = outbound.timeout().unwrap_or_default();
+                    if let Some(reply) = outbound.take_reply() {
+                        correlation_id =
+                            self.state.next_correlation.fetch_add(1, Ordering::Relaxed);
+                        timeout_ms = u64::try_from(timeout.as_millis())
+                            .unwrap_or(u64::MAX)
+                            .max(1);
+                        self.state
+                            .pending
+                            .lock()
+                            .insert(correlation_id, Pending { reply, timeout });
+                    }
+                    frame.envelopes.push(RemoteEnvelope {
+                        receiver: target.name().to_owned(),
+                        sender: outbound.sender().map(wire::actor_ref),
+                        type_name,
+                        payload,
+                        correlation_id,
+                        timeout_ms,
+                    });
+                    carried.push((target, outbound));
+                }
+                Command::Watch {
+                    target,
+                    watcher,
+                    on,
+                } => frame.watches.push(WatchChange {
+                    watcher: Some(wire::actor_ref(&watcher)),
+                    target: target.name().to_owned(),
+                    watch: on,
+                }),
+                Command::Terminated { watcher, target } => {
+                    frame.terminations.push(Termination {
+                        target: Some(target),
+                        watcher,
+                    });
+                }
+            }
+        }
+        (frame, carried)
+    }
+
+    /// Fails queued commands while the peer is down.
+    fn refuse(&self, batch: &mut Vec<Command>, reason: &str) {
+        for command in batch.drain(..) {
+            match command {
+                Command::Send(target, outbound) => {
+                    let _ = outbound.undeliverable(
+                        &target,
+                        DeadLetterReason::Unreachable,
+                        self.unreachable(reason),
+                    );
+                }
+                Command::Watch {
+                    target,
+                    watcher,
+                    on: true,
+                } => {
+                    let why = format!("node {} unreachable: {reason}", self.peer);
+                    self.forget_watch(&target, &watcher);
+                    watcher.notify_terminated(&target, Some(why));
+                }
+                // Nothing to tell a peer that cannot hear.
+                Command::Watch { .. } | Command::Terminated { .. } => {}
+            }
+        }
+    }
+
+    fn forget_watch(&self, target: &Pid, watcher: &Pid) {
+        let mut watched = self.state.watched.lock();
+        if let Some(watchers) = watched.get_mut(target.name()) {
+            watchers.retain(|(w, t)| !(w == watcher && t == target));
+            if watchers.is_empty() {
+                watched.remove(target.name());
+            }
+        }
+    }
+
+    fn push(&self, command: Command) -> Result<(), Command> {
+        self.commands.send(command).map_err(|error| error.0)
+    }
+
+    /// Why sends fail now, while a failed connection's backoff lasts.
+    fn down_reason(&self) -> Option<String> {
+        let down = self.state.down.lock();
+        match &*down {
+            Some((until, reason)) if Instant::now() < *until => Some(reason.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a control operation as a unary call to the peer.
+async fn control_call(
+    mut client: RemoteServiceClient<Channel>,
+    peer: String,
+    name: String,
+    control: Control,
+) -> Result<(), StopError> {
+    {
+        let outcome = match control {
+            Control::Stop | Control::Kill => client
+                .stop(StopRequest {
+                    name: name.clone(),
+                    kill: control == Control::Kill,
+                })
+                .await
+                .map(drop),
+            Control::Restart => client
+                .restart(RestartRequest { name: name.clone() })
+                .await
+                .map(drop),
+            _ => client
+                .reinstate(ReinstateRequest { name: name.clone() })
+                .await
+                .map(drop),
+        };
+        outcome.map_err(|status| crate::server::status_to_stop_error(status, &name, &peer))
+    }
+}
+
+/// The largest frame a link sends or accepts: a full message, with room for its envelope.
+pub(crate) fn frame_limit(max_message_size: usize) -> usize {
+    max_message_size.saturating_mul(2).saturating_add(64 * 1024)
+}
+
+impl Transport for Link {
+    fn send(&self, to: &Pid, outbound: Outbound) -> Result<(), SendError> {
+        if let Some(reason) = self.down_reason() {
+            let error = self.unreachable(reason);
+            return Err(outbound.undeliverable(to, DeadLetterReason::Unreachable, error));
+        }
+        match self.push(Command::Send(to.clone(), outbound)) {
+            Ok(()) => Ok(()),
+            Err(Command::Send(to, outbound)) => {
+                let error = self.unreachable("remoting has stopped");
+                Err(outbound.undeliverable(&to, DeadLetterReason::Unreachable, error))
+            }
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn control(&self, to: &Pid, control: Control) -> ControlFuture {
+        Box::pin(control_call(
+            self.client(),
+            self.peer.clone(),
+            to.name().to_owned(),
+            control,
+        ))
+    }
+
+    fn watch(&self, target: &Pid, watcher: &Pid) {
+        self.state
+            .watched
+            .lock()
+            .entry(target.name().to_owned())
+            .or_default()
+            .push((watcher.clone(), target.clone()));
+        let command = Command::Watch {
+            target: target.clone(),
+            watcher: watcher.clone(),
+            on: true,
+        };
+        if self.push(command).is_err() {
+            self.forget_watch(target, watcher);
+            watcher.notify_terminated(target, Some("remoting has stopped".into()));
+        }
+    }
+
+    fn unwatch(&self, target: &Pid, watcher: &Pid) {
+        self.forget_watch(target, watcher);
+        // A stopped link has no peer left to tell.
+        let _ = self.push(Command::Watch {
+            target: target.clone(),
+            watcher: watcher.clone(),
+            on: false,
+        });
+    }
+
+    fn terminated(&self, watcher: &Pid, target: &Pid) {
+        self.notify_terminated(watcher, wire::actor_ref(target));
+    }
+}
+
+/// The task of one link: connects when there is something to send, and keeps one `Exchange`
+/// stream open for as long as the peer answers.
+struct Writer {
+    link: Arc<Link>,
+    queue: mpsc::UnboundedReceiver<Command>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why a session ended.
+enum End {
+    /// The node stops.
+    Shutdown,
+    /// The connection failed or broke.
+    Broken(String),
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let config = self.link.node.config().clone();
+        let mut batch = Vec::with_capacity(config.max_batch);
+        let mut backoff = config.reconnect_backoff_min;
+        loop {
+            let received = tokio::select! {
+                received = self.queue.recv_many(&mut batch, config.max_batch) => received,
+                _ = self.shutdown.changed() => 0,
+            };
+            if received == 0 || *self.shutdown.borrow() {
+                break;
+            }
+            if let Some(reason) = self.link.down_reason() {
+                self.link.refuse(&mut batch, &reason);
+                continue;
+            }
+            match self.session(&mut batch).await {
+                End::Shutdown => break,
+                End::Broken(reason) => {
+                    tracing::warn!(peer = %self.link.peer, %reason, "remote link lost");
+                    self.link.refuse(&mut batch, &reason);
+                    self.link.fail_all(&reason);
+                    *self.link.state.down.lock() = Some((Instant::now() + backoff, reason));
+                    backoff = (backoff * 2).min(config.reconnect_backoff_max);
+                }
+            }
+            if self.link.state.down.lock().is_none() {
+                backoff = config.reconnect_backoff_min;
+            }
+        }
+        let mut rest = batch;
+        self.queue.close();
+        while let Ok(command) = self.queue.try_recv() {
+            rest.push(command);
+        }
+        self.link.refuse(&mut rest, "remoting has stopped");
+        self.link.fail_all("remoting has stopped");
+    }
+
+    /// Opens the stream and sends frames until it breaks or the node stops.
+    async fn session(&mut self, batch: &mut Vec<Command>) -> End {
+        let config = self.link.node.config().clone();
+        let (frames, outgoing) = mpsc::channel::<ExchangeFrame>(config.frames_in_flight);
+        let outgoing = futures_util::stream::unfold(outgoing, |mut outgoing| async move {
+            outgoing.recv().await.map(|frame| (frame, outgoing))
+        });
+        let mut client = self.link.client();
+        let opened = tokio::time::timeout(config.connect_timeout, client.exchange(outgoing)).await;
+        let mut replies = match opened {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return End::Broken(status.message().to_owned()),
+            Err(_) => return End::Broken(format!("no answer within {:?}", config.connect_timeout)),
+        };
+        *self.link.state.down.lock() = None;
+        let mut sequence = 0_u64;
+        loop {
+            if !batch.is_empty() {
+                sequence += 1;
+                let (frame, carried) = self.link.frame(sequence, batch);
+                // Recorded before it leaves, so that its acknowledgement finds it.
+                self.link
+                    .state
+                    .unacked
+                    .lock()
+                    .push_back((sequence, carried));
+                if frames.send(frame).await.is_err() {
+                    return End::Broken("the stream closed".into());
+                }
+            }
+            tokio::select! {
+                received = self.queue.recv_many(batch, config.max_batch) => {
+                    if received == 0 {
+                        return End::Shutdown;
+                    }
+                }
+                reply = replies.next() => match reply {
+                    Some(Ok(reply)) => self.link.received(reply),
+                    Some(Err(status)) => return End::Broken(status.message().to_owned()),
+                    None => return End::Broken("the peer closed the stream".into()),
+                },
+                _ = self.shutdown.changed() => return End::Shutdown,
+            }
+        }
+    }
+}

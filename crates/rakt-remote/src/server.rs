@@ -1,0 +1,448 @@
+//! The gRPC service: what a node does with what its peers send.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, Stream, StreamExt};
+use rakt_actor::{AnyMessage, DeadLetterReason, Pid, StopError};
+use rakt_proto::v1::{
+    ActorRef, AskRequest, AskResponse, ExchangeFrame, ExchangeReply, IndexedError, LookupRequest,
+    LookupResponse, ReinstateRequest, ReinstateResponse, RemoteEnvelope, RemoteReply,
+    RestartRequest, RestartResponse, StopRequest, StopResponse, TellRequest, TellResponse,
+    TypedPayload, remote_error::Code, remote_reply,
+};
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use crate::error::DecodeError;
+use crate::node::Node;
+use crate::proto::remote_service_server::RemoteService;
+use crate::wire;
+
+/// Senders remembered per stream, so a busy stream parses each sender's address once.
+const SENDER_CACHE: usize = 1024;
+
+pub(crate) struct Server {
+    node: Arc<Node>,
+}
+
+impl Server {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+}
+
+/// A gRPC status for a failed stop, restart or reinstate, and back.
+fn stop_error_to_status(error: &StopError) -> Status {
+    match error {
+        StopError::NotRunning { .. } | StopError::NotFound { .. } => {
+            Status::not_found(error.to_string())
+        }
+        StopError::Timeout { .. } => Status::deadline_exceeded(error.to_string()),
+        StopError::NotSuspended { .. } => Status::failed_precondition(error.to_string()),
+        StopError::RestartFailed { .. } => Status::aborted(error.to_string()),
+        _ => Status::internal(error.to_string()),
+    }
+}
+
+pub(crate) fn status_to_stop_error(status: Status, name: &str, peer: &str) -> StopError {
+    let name = name.to_owned();
+    match status.code() {
+        tonic::Code::NotFound => StopError::NotRunning { name },
+        tonic::Code::FailedPrecondition => StopError::NotSuspended { name },
+        tonic::Code::Aborted => StopError::RestartFailed {
+            name,
+            error: status.message().to_owned(),
+        },
+        _ => StopError::Unreachable {
+            node: peer.to_owned(),
+            reason: status.message().to_owned(),
+        },
+    }
+}
+
+/// An envelope turned into what the local actor gets: the receiver, the message and its
+/// sender; or the refusal to send back.
+struct Inbound {
+    receiver: Pid,
+    message: Box<dyn AnyMessage>,
+    sender: Option<Pid>,
+}
+
+/// One ask in progress on this node: its correlation id and its outcome.
+type AskInFlight = Pin<Box<dyn Future<Output = RemoteReply> + Send>>;
+
+impl Server {
+    /// Resolves an envelope's receiver, message and sender. A refusal is already counted as a
+    /// dead letter.
+    fn open(
+        &self,
+        envelope: RemoteEnvelope,
+        senders: &mut HashMap<String, Pid>,
+    ) -> Result<Inbound, rakt_proto::v1::RemoteError> {
+        let system = self.node.system();
+        let sender = envelope
+            .sender
+            .as_ref()
+            .and_then(|sender| self.sender(sender, senders));
+        let message = match self
+            .node
+            .registry()
+            .decode(&envelope.type_name, &envelope.payload)
+        {
+            Ok(message) => message,
+            Err(error) => {
+                let (code, reason) = match &error {
+                    DecodeError::UnknownType { type_name } => {
+                        (Code::UnknownType, type_name.clone())
+                    }
+                    other => (Code::Malformed, other.to_string()),
+                };
+                // Kept as it came, so the dead letter shows what arrived.
+                let raw = prost_types_any(&envelope.type_name, envelope.payload);
+                system.report_dead_letter(
+                    &envelope.receiver,
+                    raw,
+                    sender.as_ref(),
+                    DeadLetterReason::Refused,
+                );
+                return Err(wire::refusal(code, &envelope.receiver, reason));
+            }
+        };
+        match system.local_actor(&envelope.receiver) {
+            Some(receiver) => Ok(Inbound {
+                receiver,
+                message,
+                sender,
+            }),
+            None => {
+                system.report_dead_letter(
+                    &envelope.receiver,
+                    message,
+                    sender.as_ref(),
+                    DeadLetterReason::UnknownActor,
+                );
+                Err(wire::refusal(Code::NotFound, &envelope.receiver, ""))
+            }
+        }
+    }
+
+    /// The sender of an envelope as a remote `Pid`; `None` when it names no reachable node.
+    fn sender(&self, sender: &ActorRef, senders: &mut HashMap<String, Pid>) -> Option<Pid> {
+        if let Some(pid) = senders.get(&sender.address) {
+            if pid.id() == sender.id {
+                return Some(pid.clone());
+            }
+        }
+        let address = sender.address.parse().ok()?;
+        let pid = self.node.remote_pid(address, sender.id).ok()?;
+        if senders.len() >= SENDER_CACHE {
+            senders.clear();
+        }
+        senders.insert(sender.address.clone(), pid.clone());
+        Some(pid)
+    }
+
+    /// Delivers one envelope: a tell is queued now; an ask returns its reply to come.
+    async fn deliver(
+        &self,
+        envelope: RemoteEnvelope,
+        senders: &mut HashMap<String, Pid>,
+    ) -> Option<AskInFlight> {
+        let correlation_id = envelope.correlation_id;
+        let timeout_ms = envelope.timeout_ms;
+        let inbound = self.open(envelope, senders);
+        if correlation_id == 0 {
+            if let Ok(inbound) = inbound {
+                // An undeliverable tell is already a dead letter on this node.
+                let _ = inbound
+                    .receiver
+                    .tell_any(inbound.message, inbound.sender.as_ref())
+                    .await;
+            }
+            return None;
+        }
+        let inbound = match inbound {
+            Ok(inbound) => inbound,
+            Err(error) => {
+                return Some(Box::pin(std::future::ready(RemoteReply {
+                    correlation_id,
+                    outcome: Some(remote_reply::Outcome::Error(error)),
+                })));
+            }
+        };
+        Some(Box::pin(ask(inbound, correlation_id, timeout_ms)))
+    }
+
+    /// Starts, ends and reports watches and terminations carried by a frame.
+    fn watches(&self, frame: &mut ExchangeFrame, senders: &mut HashMap<String, Pid>) {
+        for change in frame.watches.drain(..) {
+            let Some(watcher) = change
+                .watcher
+                .as_ref()
+                .and_then(|watcher| self.sender(watcher, senders))
+            else {
+                continue;
+            };
+            match self.node.system().local_actor(&change.target) {
+                Some(target) if change.watch => watcher.watch(&target),
+                Some(target) => watcher.unwatch(&target),
+                // Watching an actor that does not exist: it is as good as stopped.
+                None if change.watch => {
+                    let system = self.node.system();
+                    if let (Some((host, port)), Some(link)) = (
+                        system.location(),
+                        self.node.existing_link(&watcher.address()),
+                    ) {
+                        let address =
+                            rakt_actor::Address::remote(system.name(), host, port, change.target);
+                        let target = ActorRef {
+                            address: address.to_string(),
+                            id: 0,
+                        };
+                        link.notify_terminated(&watcher, target);
+                    }
+                }
+                None => {}
+            }
+        }
+        for termination in frame.terminations.drain(..) {
+            let Some(target) = termination.target else {
+                continue;
+            };
+            let Ok(address) = target.address.parse::<rakt_actor::Address>() else {
+                continue;
+            };
+            if let Some(link) = self.node.existing_link(&address) {
+                link.terminated(address.name());
+            }
+        }
+    }
+}
+
+/// An ask on behalf of a remote asker, as the reply to send back.
+async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64) -> RemoteReply {
+    let timeout = Duration::from_millis(timeout_ms.max(1));
+    let name = inbound.receiver.name().to_owned();
+    let mut question = inbound.receiver.ask_boxed(inbound.message).timeout(timeout);
+    if let Some(sender) = &inbound.sender {
+        question = question.sender(sender);
+    }
+    let outcome = match question.await {
+        Ok(reply) => remote_reply::Outcome::Message(TypedPayload {
+            type_name: reply.full_name(),
+            payload: reply.encode_to_vec(),
+        }),
+        Err(error) => remote_reply::Outcome::Error(wire::ask_error_to_wire(&error, &name)),
+    };
+    RemoteReply {
+        correlation_id,
+        outcome: Some(outcome),
+    }
+}
+
+/// An undecodable message, kept as `google.protobuf.Any` for its dead letter.
+fn prost_types_any(type_name: &str, payload: Vec<u8>) -> Box<dyn AnyMessage> {
+    Box::new(prost_types::Any {
+        type_url: format!("type.googleapis.com/{type_name}"),
+        value: payload,
+    })
+}
+
+type ReplyStream = Pin<Box<dyn Stream<Item = Result<ExchangeReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RemoteService for Server {
+    type ExchangeStream = ReplyStream;
+
+    async fn exchange(
+        &self,
+        request: Request<tonic::Streaming<ExchangeFrame>>,
+    ) -> Result<Response<Self::ExchangeStream>, Status> {
+        let inbound = request.into_inner();
+        let (replies, outgoing) = mpsc::channel(self.node.config().frames_in_flight);
+        let server = Server::new(self.node.clone());
+        self.node
+            .runtime()
+            .spawn(server.serve_exchange(inbound, replies));
+        let outgoing = futures_util::stream::unfold(outgoing, |mut outgoing| async move {
+            outgoing.recv().await.map(|reply| (Ok(reply), outgoing))
+        });
+        Ok(Response::new(Box::pin(outgoing)))
+    }
+
+    async fn tell(&self, request: Request<TellRequest>) -> Result<Response<TellResponse>, Status> {
+        let mut senders = HashMap::new();
+        let mut refused = Vec::new();
+        for (index, envelope) in request.into_inner().envelopes.into_iter().enumerate() {
+            match self.open(envelope, &mut senders) {
+                Ok(inbound) => {
+                    if let Err(error) = inbound
+                        .receiver
+                        .tell_any(inbound.message, inbound.sender.as_ref())
+                        .await
+                    {
+                        let name = inbound.receiver.name().to_owned();
+                        let error = wire::ask_error_to_wire(&error.into(), &name);
+                        refused.push(IndexedError {
+                            index: index_of(index),
+                            error: Some(error),
+                        });
+                    }
+                }
+                Err(error) => refused.push(IndexedError {
+                    index: index_of(index),
+                    error: Some(error),
+                }),
+            }
+        }
+        Ok(Response::new(TellResponse { refused }))
+    }
+
+    async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
+        let mut senders = HashMap::new();
+        let mut pending = Vec::new();
+        for (index, mut envelope) in request.into_inner().envelopes.into_iter().enumerate() {
+            let correlation_id = u64::from(index_of(index));
+            if envelope.timeout_ms == 0 {
+                let error = wire::refusal(
+                    Code::InvalidArgument,
+                    &envelope.receiver,
+                    "an ask needs a timeout_ms",
+                );
+                pending.push(Box::pin(std::future::ready(RemoteReply {
+                    correlation_id,
+                    outcome: Some(remote_reply::Outcome::Error(error)),
+                })) as AskInFlight);
+                continue;
+            }
+            envelope.correlation_id = correlation_id;
+            // With a correlation id, delivery always returns the reply to come.
+            if let Some(reply) = self.deliver(envelope, &mut senders).await {
+                pending.push(reply);
+            }
+        }
+        let replies = futures_util::future::join_all(pending).await;
+        Ok(Response::new(AskResponse { replies }))
+    }
+
+    async fn lookup(
+        &self,
+        request: Request<LookupRequest>,
+    ) -> Result<Response<LookupResponse>, Status> {
+        let name = request.into_inner().name;
+        let actor = self
+            .node
+            .system()
+            .local_actor(&name)
+            .map(|pid| wire::actor_ref(&pid));
+        Ok(Response::new(LookupResponse { actor }))
+    }
+
+    async fn stop(&self, request: Request<StopRequest>) -> Result<Response<StopResponse>, Status> {
+        let request = request.into_inner();
+        let pid = self.local(&request.name)?;
+        let outcome = if request.kill {
+            pid.kill().await
+        } else {
+            pid.stop().await
+        };
+        outcome.map_err(|error| stop_error_to_status(&error))?;
+        Ok(Response::new(StopResponse {}))
+    }
+
+    async fn restart(
+        &self,
+        request: Request<RestartRequest>,
+    ) -> Result<Response<RestartResponse>, Status> {
+        let pid = self.local(&request.into_inner().name)?;
+        pid.restart()
+            .await
+            .map_err(|error| stop_error_to_status(&error))?;
+        Ok(Response::new(RestartResponse {}))
+    }
+
+    async fn reinstate(
+        &self,
+        request: Request<ReinstateRequest>,
+    ) -> Result<Response<ReinstateResponse>, Status> {
+        let pid = self.local(&request.into_inner().name)?;
+        pid.reinstate()
+            .map_err(|error| stop_error_to_status(&error))?;
+        Ok(Response::new(ReinstateResponse {}))
+    }
+}
+
+fn index_of(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+impl Server {
+    fn local(&self, name: &str) -> Result<Pid, Status> {
+        self.node
+            .system()
+            .local_actor(name)
+            .ok_or_else(|| Status::not_found(format!("no actor named {name:?}")))
+    }
+
+    /// Serves one `Exchange` stream until the peer closes it or the reply side goes away.
+    async fn serve_exchange(
+        self,
+        mut inbound: tonic::Streaming<ExchangeFrame>,
+        replies: mpsc::Sender<ExchangeReply>,
+    ) {
+        let mut senders = HashMap::new();
+        let mut asks: FuturesUnordered<AskInFlight> = FuturesUnordered::new();
+        let mut shutdown = self.node.shutdown_signal();
+        loop {
+            tokio::select! {
+                // Ending the reply stream ends the peer's session, which closes the stream:
+                // a graceful server shutdown then has nothing left to wait for.
+                _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => break,
+                frame = inbound.message() => {
+                    let mut frame = match frame {
+                        Ok(Some(frame)) => frame,
+                        // The peer closed the stream, or sent what is not a frame (too large,
+                        // truncated, garbage): the stream ends, the node serves on.
+                        Ok(None) => break,
+                        Err(status) => {
+                            tracing::debug!(%status, "remote stream ended with an error");
+                            break;
+                        }
+                    };
+                    self.watches(&mut frame, &mut senders);
+                    for envelope in frame.envelopes.drain(..) {
+                        if let Some(reply) = self.deliver(envelope, &mut senders).await {
+                            asks.push(reply);
+                        }
+                    }
+                    let mut reply = ExchangeReply {
+                        acknowledged: frame.sequence,
+                        replies: Vec::new(),
+                    };
+                    while let Some(Some(done)) = asks.next().now_or_never() {
+                        reply.replies.push(done);
+                    }
+                    if replies.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+                Some(done) = asks.next(), if !asks.is_empty() => {
+                    let mut reply = ExchangeReply {
+                        acknowledged: 0,
+                        replies: vec![done],
+                    };
+                    while let Some(Some(done)) = asks.next().now_or_never() {
+                        reply.replies.push(done);
+                    }
+                    if replies.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
