@@ -357,7 +357,7 @@ pub enum SendError {
     /// The receiver's node could not be reached: the connection failed or was lost.
     #[error("node {node} is unreachable: {reason}")]
     Unreachable {
-        /// The node, as `rakt://system@host:port`.
+        /// The node, as `host:port`.
         node: String,
         /// What failed.
         reason: String,
@@ -366,7 +366,7 @@ pub enum SendError {
     /// type or it is too large.
     #[error("node {node} refused the message for actor {name:?}: {reason}")]
     Refused {
-        /// The node, as `rakt://system@host:port`.
+        /// The node, as `host:port`.
         node: String,
         /// The receiver's name.
         name: String,
@@ -503,7 +503,7 @@ pub enum StopError {
     /// The remote actor's node could not be reached, or did not answer.
     #[error("node {node} is unreachable: {reason}")]
     Unreachable {
-        /// The node, as `rakt://system@host:port`.
+        /// The node, as `host:port`.
         node: String,
         /// What failed.
         reason: String,
@@ -513,6 +513,17 @@ pub enum StopError {
     NotFound {
         /// The name.
         name: String,
+    },
+    /// The remote actor's node answered and failed the request, for instance because the
+    /// actor did not stop within that node's shutdown timeout.
+    #[error("node {node} refused to act on actor {name:?}: {reason}")]
+    Refused {
+        /// The node, as `host:port`.
+        node: String,
+        /// The actor's name.
+        name: String,
+        /// The node's explanation.
+        reason: String,
     },
 }
 

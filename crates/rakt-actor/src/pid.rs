@@ -94,7 +94,7 @@ impl Pid {
     ///
     /// impl Transport for Unplugged {
     ///     fn send(&self, to: &Pid, outbound: Outbound) -> Result<(), SendError> {
-    ///         let error = SendError::Unreachable { node: "b".into(), reason: "unplugged".into() };
+    ///         let error = SendError::Unreachable { node: "127.0.0.1:4000".into(), reason: "unplugged".into() };
     ///         Err(outbound.undeliverable(to, DeadLetterReason::Unreachable, error))
     ///     }
     ///     fn control(&self, to: &Pid, _: Control) -> ControlFuture {
@@ -212,8 +212,9 @@ impl Pid {
         }
     }
 
-    /// Whether the actor handles messages: started, not suspended and not stopping. A remote
-    /// actor counts as running until it is known to have stopped.
+    /// Whether the actor handles messages: started, not suspended and not stopping. Always
+    /// true for a remote actor, whose state only its node knows: watch it to learn when it
+    /// stops.
     pub fn is_running(&self) -> bool {
         match &self.inner {
             Inner::Local(cell) => cell.state() == state::RUNNING,
@@ -236,7 +237,8 @@ impl Pid {
     /// # Errors
     ///
     /// [`StopError::NotSuspended`] when the actor is not suspended, and
-    /// [`StopError::NotRunning`] when it has stopped.
+    /// [`StopError::NotRunning`] when it has stopped. For a remote actor the request is only
+    /// sent, and `Ok` means it left; its node's refusal is logged, as this returns at once.
     ///
     /// ```
     /// use std::time::Duration;
@@ -278,9 +280,14 @@ impl Pid {
         let cell = match &self.inner {
             Inner::Local(cell) => cell,
             Inner::Remote(remote) => {
-                // The outcome arrives later; a failure is logged by the transport's task.
+                // The outcome arrives later, so a failure can only be logged.
                 let control = remote.transport.control(self, Control::Reinstate);
-                remote.system.runtime.spawn(control);
+                let name = self.name().to_owned();
+                remote.system.runtime.spawn(async move {
+                    if let Err(error) = control.await {
+                        tracing::warn!(actor = %name, %error, "remote reinstate failed");
+                    }
+                });
                 return Ok(());
             }
         };
@@ -547,8 +554,8 @@ impl Pid {
         }
     }
 
-    /// An envelope for a remote actor as its transport takes it; an asker's deadline is
-    /// already in the asker's system, so only the time left travels.
+    /// An envelope for a remote actor as its transport takes it; an asker's deadline stays in
+    /// the asker's system.
     fn outbound(&self, envelope: Envelope) -> Outbound {
         let Envelope {
             message,
@@ -556,10 +563,7 @@ impl Pid {
             reply,
             trace: _,
         } = envelope;
-        let reply = reply.map(|reply| {
-            let timeout = reply.time_left();
-            RemoteReply::new(reply, timeout, self.clone())
-        });
+        let reply = reply.map(|reply| RemoteReply::new(reply, self.clone()));
         Outbound::new(message, sender, reply)
     }
 
@@ -1116,7 +1120,7 @@ impl<'a, R> AskFuture<'a, R> {
             Inner::Local(cell) => cell,
             Inner::Remote(remote) => {
                 let (reply_to, wait) = remote.system.asks.start(timeout);
-                let reply = RemoteReply::new(reply_to, timeout, target.clone());
+                let reply = RemoteReply::new(reply_to, target.clone());
                 let outbound = Outbound::new(message, sender, Some(reply));
                 remote.transport.send(target, outbound)?;
                 return Ok(AskState::Waiting(Question {

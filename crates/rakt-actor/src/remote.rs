@@ -40,7 +40,7 @@ pub type ControlFuture = Pin<Box<dyn Future<Output = Result<(), StopError>> + Se
 ///
 /// impl Transport for Gone {
 ///     fn send(&self, to: &Pid, outbound: Outbound) -> Result<(), SendError> {
-///         let error = SendError::Unreachable { node: to.address().to_string(), reason: "gone".into() };
+///         let error = SendError::Unreachable { node: "127.0.0.1:4000".into(), reason: "gone".into() };
 ///         Err(outbound.undeliverable(to, rakt_actor::DeadLetterReason::Unreachable, error))
 ///     }
 ///     fn control(&self, to: &Pid, _control: Control) -> ControlFuture {
@@ -149,9 +149,10 @@ impl Outbound {
         self.reply.as_ref().is_some_and(|r| !r.reply.is_closed())
     }
 
-    /// How long the asker still waits, for an ask.
+    /// How long the asker still waits, for an ask: measured now, so a message that waited in
+    /// a transport's queue carries only the time its asker has left.
     pub fn timeout(&self) -> Option<Duration> {
-        self.reply.as_ref().map(|r| r.timeout)
+        self.reply.as_ref().map(|r| r.reply.time_left())
     }
 
     /// Takes the asker's side, to answer when the reply comes back.
@@ -191,7 +192,7 @@ impl fmt::Debug for Outbound {
 /// # use rakt_actor::remote::RemoteReply;
 /// fn lost(reply: RemoteReply) {
 ///     reply.fail(rakt_actor::AskError::Send(rakt_actor::SendError::Unreachable {
-///         node: "rakt://b@127.0.0.1:4000".into(),
+///         node: "127.0.0.1:4000".into(),
 ///         reason: "connection reset".into(),
 ///     }));
 /// }
@@ -199,18 +200,13 @@ impl fmt::Debug for Outbound {
 /// ```
 pub struct RemoteReply {
     reply: ReplyTo,
-    timeout: Duration,
     /// The remote actor asked, for dead letters of late replies.
     target: Pid,
 }
 
 impl RemoteReply {
-    pub(crate) fn new(reply: ReplyTo, timeout: Duration, target: Pid) -> Self {
-        Self {
-            reply,
-            timeout,
-            target,
-        }
+    pub(crate) fn new(reply: ReplyTo, target: Pid) -> Self {
+        Self { reply, target }
     }
 
     /// Answers the asker with the reply decoded from the wire. A reply the asker no longer

@@ -40,7 +40,15 @@ pub struct RemoteConfig {
     pub max_batch: usize,
     /// Frames queued for one stream before the link waits for the network. Default 16.
     pub frames_in_flight: usize,
+    /// The most peers this node keeps links to. A message whose sender names a node beyond
+    /// it is delivered without a sender, so a peer cannot make this node hold links to any
+    /// number of addresses. Default 4096.
+    pub max_peers: usize,
 }
+
+/// The largest `max_batch` and `frames_in_flight` accepted: far above any useful value, and
+/// safely below what the queues can hold.
+const MAX_QUEUE_SETTING: usize = 1 << 16;
 
 impl Default for RemoteConfig {
     fn default() -> Self {
@@ -55,6 +63,7 @@ impl Default for RemoteConfig {
             reconnect_backoff_max: Duration::from_secs(10),
             max_batch: 256,
             frames_in_flight: 16,
+            max_peers: 4096,
         }
     }
 }
@@ -70,11 +79,16 @@ impl RemoteConfig {
         if self.max_message_size == 0 {
             return invalid("max_message_size", "must be greater than zero");
         }
-        if self.max_batch == 0 {
-            return invalid("max_batch", "must be greater than zero");
+        for (field, value) in [
+            ("max_batch", self.max_batch),
+            ("frames_in_flight", self.frames_in_flight),
+        ] {
+            if value == 0 || value > MAX_QUEUE_SETTING {
+                return invalid(field, "must be between 1 and 65536");
+            }
         }
-        if self.frames_in_flight == 0 {
-            return invalid("frames_in_flight", "must be greater than zero");
+        if self.max_peers == 0 {
+            return invalid("max_peers", "must be greater than zero");
         }
         for (field, value) in [
             ("connect_timeout", self.connect_timeout),

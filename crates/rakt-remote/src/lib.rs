@@ -219,8 +219,8 @@ impl RemotingBuilder {
 
 /// A node's remoting: its listener, and the links to its peers.
 ///
-/// Dropping it without [`shutdown`](Self::shutdown) leaves the server running until the
-/// runtime ends.
+/// Dropping it without [`shutdown`](Self::shutdown) ends the server, its streams and its links
+/// as `shutdown` does, without waiting for them.
 #[derive(Debug)]
 pub struct Remoting {
     node: Arc<Node>,

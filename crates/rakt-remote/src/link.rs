@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -43,6 +43,8 @@ type Carried = Vec<(Pid, Outbound)>;
 struct Pending {
     reply: RemoteReply,
     timeout: Duration,
+    /// The actor asked, named in errors.
+    name: String,
 }
 
 /// The state a link shares with its task.
@@ -55,6 +57,8 @@ struct State {
     watched: Mutex<HashMap<String, Vec<(Pid, Pid)>>>,
     /// Until when sends fail at once, after a failed connection; and why.
     down: Mutex<Option<(Instant, String)>>,
+    /// Whether `down` is set: lets every send skip its lock while the peer is up.
+    is_down: AtomicBool,
     next_correlation: AtomicU64,
 }
 
@@ -102,6 +106,7 @@ impl Link {
             unacked: Mutex::new(VecDeque::new()),
             watched: Mutex::new(HashMap::new()),
             down: Mutex::new(None),
+            is_down: AtomicBool::new(false),
             next_correlation: AtomicU64::new(1),
         });
         let link = Arc::new(Self {
@@ -225,7 +230,7 @@ impl Link {
                         Ok(decoded) => pending.reply.respond(decoded),
                         Err(error) => pending.reply.fail(AskError::Send(SendError::Refused {
                             node: self.peer.clone(),
-                            name: String::new(),
+                            name: pending.name.clone(),
                             reason: format!("cannot decode the reply: {error}"),
                         })),
                     }
@@ -235,7 +240,7 @@ impl Link {
                     .fail(wire::wire_to_ask_error(error, &self.peer, pending.timeout)),
                 None => pending.reply.fail(AskError::Send(SendError::Refused {
                     node: self.peer.clone(),
-                    name: String::new(),
+                    name: pending.name.clone(),
                     reason: "a reply without outcome".into(),
                 })),
             }
@@ -243,18 +248,24 @@ impl Link {
     }
 
     /// Turns queued commands into one frame; what cannot go on the wire is reported now.
-    fn frame(
-        &self,
-        sequence: u64,
-        batch: &mut Vec<Command>,
-    ) -> (ExchangeFrame, Vec<(Pid, Outbound)>) {
+    ///
+    /// A frame carries at most `max_message_size` bytes of payloads, so that it stays within
+    /// the frame limit the peer accepts: what does not fit stays in `batch`, in order, for the
+    /// next frame.
+    fn frame(&self, sequence: u64, batch: &mut Vec<Command>) -> (ExchangeFrame, Carried) {
         let limit = self.node.config().max_message_size;
         let mut frame = ExchangeFrame {
             sequence,
             ..ExchangeFrame::default()
         };
         let mut carried = Vec::new();
+        let mut bytes = 0_usize;
+        let mut rest = Vec::new();
         for command in batch.drain(..) {
+            if !rest.is_empty() {
+                rest.push(command);
+                continue;
+            }
             match command {
                 Command::Send(target, mut outbound) => {
                     let payload = outbound.message().encode_to_vec();
@@ -272,6 +283,13 @@ impl Link {
                         let _ = outbound.undeliverable(&target, DeadLetterReason::Refused, error);
                         continue;
                     }
+                    if bytes > 0 && bytes + payload.len() > limit {
+                        // Encoded again with the next frame; rare, as it takes messages of
+                        // several megabytes.
+                        rest.push(Command::Send(target, outbound));
+                        continue;
+                    }
+                    bytes += payload.len();
                     let mut correlation_id = 0;
                     let mut timeout_ms = 0;
                     let timeout = outbound.timeout().unwrap_or_default();
@@ -281,10 +299,14 @@ impl Link {
                         timeout_ms = u64::try_from(timeout.as_millis())
                             .unwrap_or(u64::MAX)
                             .max(1);
-                        self.state
-                            .pending
-                            .lock()
-                            .insert(correlation_id, Pending { reply, timeout });
+                        self.state.pending.lock().insert(
+                            correlation_id,
+                            Pending {
+                                reply,
+                                timeout,
+                                name: target.name().to_owned(),
+                            },
+                        );
                     }
                     frame.envelopes.push(RemoteEnvelope {
                         receiver: target.name().to_owned(),
@@ -313,6 +335,7 @@ impl Link {
                 }
             }
         }
+        *batch = rest;
         (frame, carried)
     }
 
@@ -356,8 +379,17 @@ impl Link {
         self.commands.send(command).map_err(|error| error.0)
     }
 
+    fn set_down(&self, down: Option<(Instant, String)>) {
+        let mut slot = self.state.down.lock();
+        self.state.is_down.store(down.is_some(), Ordering::Release);
+        *slot = down;
+    }
+
     /// Why sends fail now, while a failed connection's backoff lasts.
     fn down_reason(&self) -> Option<String> {
+        if !self.state.is_down.load(Ordering::Acquire) {
+            return None;
+        }
         let down = self.state.down.lock();
         match &*down {
             Some((until, reason)) if Instant::now() < *until => Some(reason.clone()),
@@ -386,10 +418,17 @@ async fn control_call(
                 .restart(RestartRequest { name: name.clone() })
                 .await
                 .map(drop),
-            _ => client
+            Control::Reinstate => client
                 .reinstate(ReinstateRequest { name: name.clone() })
                 .await
                 .map(drop),
+            other => {
+                return Err(StopError::Refused {
+                    node: peer,
+                    name,
+                    reason: format!("{other:?} is not supported by this transport"),
+                });
+            }
         };
         outcome.map_err(|status| crate::server::status_to_stop_error(status, &name, &peer))
     }
@@ -491,18 +530,23 @@ impl Writer {
                 self.link.refuse(&mut batch, &reason);
                 continue;
             }
-            match self.session(&mut batch).await {
+            let (end, opened) = self.session(&mut batch).await;
+            if opened {
+                // The peer answered: the next failure starts the backoff afresh.
+                backoff = config.reconnect_backoff_min;
+            }
+            match end {
                 End::Shutdown => break,
                 End::Broken(reason) => {
                     tracing::warn!(peer = %self.link.peer, %reason, "remote link lost");
                     self.link.refuse(&mut batch, &reason);
                     self.link.fail_all(&reason);
-                    *self.link.state.down.lock() = Some((Instant::now() + backoff, reason));
-                    backoff = (backoff * 2).min(config.reconnect_backoff_max);
+                    let until = Instant::now()
+                        .checked_add(backoff)
+                        .unwrap_or_else(|| Instant::now() + config.reconnect_backoff_min);
+                    self.link.set_down(Some((until, reason)));
+                    backoff = backoff.saturating_mul(2).min(config.reconnect_backoff_max);
                 }
-            }
-            if self.link.state.down.lock().is_none() {
-                backoff = config.reconnect_backoff_min;
             }
         }
         let mut rest = batch;
@@ -514,38 +558,49 @@ impl Writer {
         self.link.fail_all("remoting has stopped");
     }
 
-    /// Opens the stream and sends frames until it breaks or the node stops.
-    async fn session(&mut self, batch: &mut Vec<Command>) -> End {
+    /// Opens the stream and sends frames until it breaks or the node stops; says whether the
+    /// stream opened.
+    async fn session(&mut self, batch: &mut Vec<Command>) -> (End, bool) {
+        let mut opened = false;
+        let end = self.exchange(batch, &mut opened).await;
+        (end, opened)
+    }
+
+    async fn exchange(&mut self, batch: &mut Vec<Command>, opened: &mut bool) -> End {
         let config = self.link.node.config().clone();
         let (frames, outgoing) = mpsc::channel::<ExchangeFrame>(config.frames_in_flight);
         let outgoing = futures_util::stream::unfold(outgoing, |mut outgoing| async move {
             outgoing.recv().await.map(|frame| (frame, outgoing))
         });
         let mut client = self.link.client();
-        let opened = tokio::time::timeout(config.connect_timeout, client.exchange(outgoing)).await;
-        let mut replies = match opened {
+        let answer = tokio::time::timeout(config.connect_timeout, client.exchange(outgoing)).await;
+        let mut replies = match answer {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => return End::Broken(status.message().to_owned()),
             Err(_) => return End::Broken(format!("no answer within {:?}", config.connect_timeout)),
         };
-        *self.link.state.down.lock() = None;
+        *opened = true;
+        self.link.set_down(None);
         let mut sequence = 0_u64;
         loop {
-            if !batch.is_empty() {
-                sequence += 1;
-                let (frame, carried) = self.link.frame(sequence, batch);
-                // Recorded before it leaves, so that its acknowledgement finds it.
-                self.link
-                    .state
-                    .unacked
-                    .lock()
-                    .push_back((sequence, carried));
-                if frames.send(frame).await.is_err() {
-                    return End::Broken("the stream closed".into());
-                }
-            }
+            // Waiting for room to send never stops the replies being read: a peer that waits
+            // for this node to read before it reads would otherwise wait forever.
             tokio::select! {
-                received = self.queue.recv_many(batch, config.max_batch) => {
+                permit = frames.reserve(), if !batch.is_empty() => {
+                    let Ok(permit) = permit else {
+                        return End::Broken("the stream closed".into());
+                    };
+                    sequence += 1;
+                    let (frame, carried) = self.link.frame(sequence, batch);
+                    // Recorded before it leaves, so that its acknowledgement finds it.
+                    self.link
+                        .state
+                        .unacked
+                        .lock()
+                        .push_back((sequence, carried));
+                    permit.send(frame);
+                }
+                received = self.queue.recv_many(batch, config.max_batch), if batch.is_empty() => {
                     if received == 0 {
                         return End::Shutdown;
                     }

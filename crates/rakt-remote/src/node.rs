@@ -77,6 +77,15 @@ impl Node {
         if let Some(link) = links.get(&key) {
             return Ok(link.clone());
         }
+        if links.len() >= self.config.max_peers {
+            return Err(RemoteError::Unreachable {
+                node: format!("{host}:{port}"),
+                reason: format!(
+                    "this node keeps links to at most {} peers",
+                    self.config.max_peers
+                ),
+            });
+        }
         let link = Link::start(self, host, port, self.shutdown.clone()).map_err(|reason| {
             RemoteError::Unreachable {
                 node: format!("{host}:{port}"),

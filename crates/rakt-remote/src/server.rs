@@ -1,6 +1,6 @@
 //! The gRPC service: what a node does with what its peers send.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +57,15 @@ pub(crate) fn status_to_stop_error(status: Status, name: &str, peer: &str) -> St
             name,
             error: status.message().to_owned(),
         },
-        _ => StopError::Unreachable {
+        tonic::Code::Unavailable => StopError::Unreachable {
             node: peer.to_owned(),
+            reason: status.message().to_owned(),
+        },
+        // The node answered, and failed the request: a timeout of the stop there, or
+        // anything else.
+        _ => StopError::Refused {
+            node: peer.to_owned(),
+            name,
             reason: status.message().to_owned(),
         },
     }
@@ -174,7 +181,14 @@ impl Server {
                 })));
             }
         };
-        Some(Box::pin(ask(inbound, correlation_id, timeout_ms)))
+        let limit = self.node.config().max_message_size;
+        let mut reply: AskInFlight = Box::pin(ask(inbound, correlation_id, timeout_ms, limit));
+        // Polled once now, so the question is queued before any message after it in the frame:
+        // an ask and a tell to one actor arrive in the order they were sent.
+        Some(match (&mut reply).now_or_never() {
+            Some(done) => Box::pin(std::future::ready(done)),
+            None => reply,
+        })
     }
 
     /// Starts, ends and reports watches and terminations carried by a frame.
@@ -224,7 +238,8 @@ impl Server {
 }
 
 /// An ask on behalf of a remote asker, as the reply to send back.
-async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64) -> RemoteReply {
+/// A reply over `limit` bytes is replaced by an error for its asker alone.
+async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64, limit: usize) -> RemoteReply {
     let timeout = Duration::from_millis(timeout_ms.max(1));
     let name = inbound.receiver.name().to_owned();
     let mut question = inbound.receiver.ask_boxed(inbound.message).timeout(timeout);
@@ -232,10 +247,22 @@ async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64) -> RemoteRe
         question = question.sender(sender);
     }
     let outcome = match question.await {
-        Ok(reply) => remote_reply::Outcome::Message(TypedPayload {
-            type_name: reply.full_name(),
-            payload: reply.encode_to_vec(),
-        }),
+        Ok(reply) => {
+            let payload = reply.encode_to_vec();
+            if payload.len() > limit {
+                let detail = format!(
+                    "the reply, a {} of {} bytes, is over the limit of {limit} bytes",
+                    reply.full_name(),
+                    payload.len()
+                );
+                remote_reply::Outcome::Error(wire::refusal(Code::Internal, &name, detail))
+            } else {
+                remote_reply::Outcome::Message(TypedPayload {
+                    type_name: reply.full_name(),
+                    payload,
+                })
+            }
+        }
         Err(error) => remote_reply::Outcome::Error(wire::ask_error_to_wire(&error, &name)),
     };
     RemoteReply {
@@ -397,12 +424,24 @@ impl Server {
         let mut senders = HashMap::new();
         let mut asks: FuturesUnordered<AskInFlight> = FuturesUnordered::new();
         let mut shutdown = self.node.shutdown_signal();
+        let limit = self.node.config().max_message_size;
+        // Replies waiting for room on the stream. While it is full, no frame is read and no
+        // reply taken, so the peer's pace bounds it; sending never stops the reading otherwise,
+        // so two nodes waiting on each other's reads cannot stall.
+        let mut outbox = VecDeque::new();
         loop {
+            let room = outbox.len() < OUTBOX;
             tokio::select! {
                 // Ending the reply stream ends the peer's session, which closes the stream:
                 // a graceful server shutdown then has nothing left to wait for.
                 _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => break,
-                frame = inbound.message() => {
+                permit = replies.reserve(), if !outbox.is_empty() => {
+                    let (Ok(permit), Some(reply)) = (permit, outbox.pop_front()) else {
+                        break;
+                    };
+                    permit.send(reply);
+                }
+                frame = inbound.message(), if room => {
                     let mut frame = match frame {
                         Ok(Some(frame)) => frame,
                         // The peer closed the stream, or sent what is not a frame (too large,
@@ -419,30 +458,89 @@ impl Server {
                             asks.push(reply);
                         }
                     }
-                    let mut reply = ExchangeReply {
-                        acknowledged: frame.sequence,
-                        replies: Vec::new(),
-                    };
-                    while let Some(Some(done)) = asks.next().now_or_never() {
-                        reply.replies.push(done);
+                    let mut done = Vec::new();
+                    while let Some(Some(reply)) = asks.next().now_or_never() {
+                        done.push(reply);
                     }
-                    if replies.send(reply).await.is_err() {
-                        break;
-                    }
+                    pack(&mut outbox, frame.sequence, done, limit);
                 }
-                Some(done) = asks.next(), if !asks.is_empty() => {
-                    let mut reply = ExchangeReply {
-                        acknowledged: 0,
-                        replies: vec![done],
-                    };
-                    while let Some(Some(done)) = asks.next().now_or_never() {
-                        reply.replies.push(done);
+                Some(first) = asks.next(), if room && !asks.is_empty() => {
+                    let mut done = vec![first];
+                    while let Some(Some(reply)) = asks.next().now_or_never() {
+                        done.push(reply);
                     }
-                    if replies.send(reply).await.is_err() {
-                        break;
-                    }
+                    pack(&mut outbox, 0, done, limit);
                 }
             }
         }
+    }
+}
+
+/// Replies held for a stream before the server stops reading it.
+const OUTBOX: usize = 64;
+
+/// Queues `done` as frames of at most `limit` bytes of replies (a single reply may reach the
+/// limit); the first frame acknowledges `acknowledged`, and is sent even with no reply.
+fn pack(
+    outbox: &mut VecDeque<ExchangeReply>,
+    acknowledged: u64,
+    done: Vec<RemoteReply>,
+    limit: usize,
+) {
+    let mut current = ExchangeReply {
+        acknowledged,
+        replies: Vec::new(),
+    };
+    let mut bytes = 0;
+    for reply in done {
+        let size = prost::Message::encoded_len(&reply);
+        if !current.replies.is_empty() && bytes + size > limit {
+            outbox.push_back(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.replies.push(reply);
+    }
+    outbox.push_back(current);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(bytes: usize) -> RemoteReply {
+        RemoteReply {
+            correlation_id: 1,
+            outcome: Some(remote_reply::Outcome::Message(TypedPayload {
+                type_name: "t".into(),
+                payload: vec![0; bytes],
+            })),
+        }
+    }
+
+    #[test]
+    fn replies_are_packed_within_the_limit_and_acknowledge_once() {
+        let mut outbox = VecDeque::new();
+        pack(
+            &mut outbox,
+            7,
+            vec![reply(600), reply(600), reply(100)],
+            1000,
+        );
+        let frames: Vec<_> = outbox.into_iter().collect();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].acknowledged, 7);
+        assert_eq!(frames[0].replies.len(), 1);
+        assert_eq!(frames[1].acknowledged, 0);
+        assert_eq!(frames[1].replies.len(), 2);
+
+        let mut outbox = VecDeque::new();
+        pack(&mut outbox, 3, Vec::new(), 1000);
+        assert_eq!(
+            outbox.len(),
+            1,
+            "an acknowledgement goes out without replies"
+        );
+        assert_eq!(outbox[0].acknowledged, 3);
     }
 }

@@ -319,3 +319,147 @@ async fn losing_a_node_fails_asks_and_tells_its_watchers() {
     assert!(a.system.dead_letter_count() > before);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_is_reached_again_after_the_backoff() {
+    let a = Node::start("a").await;
+    let b = Node::start("b").await;
+    let port = b.remoting.local_addr().port();
+    b.echo("echo").await;
+    let echo = a.remote(&b, "echo").await;
+    let reply: Text = echo.ask(text("before")).await.expect("a reply");
+    assert_eq!(reply.error, "before");
+    b.stop().await;
+
+    // While b is gone, asks fail fast with a typed error instead of waiting out their timeout.
+    let error = echo
+        .ask::<Text, _>(text("gone"))
+        .timeout(Duration::from_secs(30))
+        .await
+        .expect_err("b is gone");
+    assert!(
+        matches!(error, AskError::Send(SendError::Unreachable { .. })),
+        "{error}"
+    );
+
+    // b comes back on the same port; after the backoff, the same Pid reaches it.
+    let system = ActorSystem::builder("b").build().expect("system");
+    let remoting = Remoting::builder(&system)
+        .bind(([127, 0, 0, 1], port).into())
+        .start()
+        .await
+        .expect("the port is free again");
+    let b = Node { system, remoting };
+    b.echo("echo").await;
+    let mut reached = None;
+    for _ in 0..100 {
+        match echo.ask::<Text, _>(text("after")).await {
+            Ok(reply) => {
+                reached = Some(reply.error);
+                break;
+            }
+            Err(AskError::Send(SendError::Unreachable { .. })) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(reached.as_deref(), Some("after"), "reconnected within 5 s");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_and_a_tell_in_one_frame_arrive_in_order() {
+    let a = Node::start("a").await;
+    let b = Node::start("b").await;
+    // Answers asks, and reports the order of everything it gets.
+    let (heard, mut order) = mpsc::unbounded_channel();
+    b.system
+        .spawn_fn("recorder", move |ctx: &mut Context<'_, _>| {
+            if let Some(text) = ctx.take_message::<Text>() {
+                let _ = heard.send(text.error.clone());
+                ctx.respond(text);
+            }
+            Ok(())
+        })
+        .await
+        .expect("spawns");
+    let recorder = a.remote(&b, "recorder").await;
+    for round in 0..20 {
+        let ask = recorder.ask::<Text, _>(text(&format!("ask {round}")));
+        let mut ask = std::pin::pin!(std::future::IntoFuture::into_future(ask));
+        // Polled once: the question is queued on the link before the tell. (On a busy
+        // machine the whole round trip may even finish within that poll.)
+        let early = tokio::select! {
+            biased;
+            early = &mut ask => Some(early),
+            () = std::future::ready(()) => None,
+        };
+        recorder
+            .tell(text(&format!("tell {round}")))
+            .await
+            .expect("sent");
+        let reply = match early {
+            Some(early) => early,
+            None => ask.await,
+        };
+        assert_eq!(reply.expect("a reply").error, format!("ask {round}"));
+        assert_eq!(next(&mut order).await, format!("ask {round}"));
+        assert_eq!(next(&mut order).await, format!("tell {round}"));
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_stay_within_the_size_limit_and_oversized_messages_are_refused() {
+    async fn small_node(name: &str) -> Node {
+        let system = ActorSystem::builder(name)
+            .log_dead_letters(false)
+            .build()
+            .expect("system");
+        let remoting = Remoting::builder(&system)
+            .max_message_size(1024)
+            .start()
+            .await
+            .expect("remoting");
+        Node { system, remoting }
+    }
+    let a = small_node("a").await;
+    let b = small_node("b").await;
+    let (_listener, mut heard) = b.listener("listener").await;
+    let listener = a.remote(&b, "listener").await;
+    let mut a_events = a.system.subscribe();
+
+    // Ten messages of 600 bytes cannot share one frame: they go in several, in order.
+    let big = |i: usize| text(&format!("{i}:{}", "x".repeat(600)));
+    for i in 0..10 {
+        listener.tell(big(i)).await.expect("sent");
+    }
+    // One over the limit is refused on the sender, and the stream goes on.
+    listener
+        .tell(text(&"y".repeat(2000)))
+        .await
+        .expect("queued");
+    listener.tell(text("after")).await.expect("sent");
+    for i in 0..10 {
+        let (got, _) = next(&mut heard).await;
+        assert_eq!(got, big(i).error);
+    }
+    assert_eq!(next(&mut heard).await.0, "after");
+    let refused = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Event::DeadLetter(letter)) = a_events.recv().await {
+                if letter.reason() == DeadLetterReason::Refused {
+                    return letter;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a dead letter on a");
+    assert_eq!(refused.receiver(), "listener");
+    a.stop().await;
+    b.stop().await;
+}
