@@ -274,7 +274,9 @@ async fn a_parent_with_children_is_not_idle_and_a_suspended_actor_is_not_passiva
 /// Six evictable actors touched in order a..f, `touches[i]` times each, and one long-lived
 /// actor; the limit of 3 evicts four of the six. Returns the names still alive, sorted.
 async fn survivors(policy: EvictionPolicy, touches: [u64; 6]) -> Vec<String> {
-    let eviction = Eviction::new(3, policy).interval(Duration::from_millis(50));
+    // The touches below must all happen before the first eviction pass, or it may evict an
+    // actor the test is about to touch: the interval leaves room for a loaded machine.
+    let eviction = Eviction::new(3, policy).interval(Duration::from_millis(500));
     let system = ActorSystem::builder("evicting")
         .eviction(eviction)
         .build()
