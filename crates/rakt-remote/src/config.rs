@@ -27,6 +27,9 @@ pub struct RemoteConfig {
     pub max_message_size: usize,
     /// How long opening a connection may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// How long a request-response call (lookup, spawn, stop, restart, reinstate) may wait
+    /// for its answer. Default 30 s. Asks keep their own timeouts.
+    pub request_timeout: Duration,
     /// How often an idle connection is checked with an HTTP/2 ping. Default 10 s.
     pub keepalive_interval: Duration,
     /// How long a ping may go unanswered before the peer counts as unreachable. Default 5 s.
@@ -57,6 +60,7 @@ impl Default for RemoteConfig {
             advertise_host: None,
             max_message_size: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
             keepalive_interval: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(5),
             reconnect_backoff_min: Duration::from_millis(100),
@@ -92,6 +96,7 @@ impl RemoteConfig {
         }
         for (field, value) in [
             ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
             ("keepalive_interval", self.keepalive_interval),
             ("keepalive_timeout", self.keepalive_timeout),
             ("reconnect_backoff_min", self.reconnect_backoff_min),

@@ -78,4 +78,46 @@ pub enum RemoteError {
         /// The node's explanation.
         message: String,
     },
+    /// The node did not answer within the request timeout.
+    #[error("node {node} did not answer within {timeout:?}")]
+    Timeout {
+        /// The node, as `host:port`.
+        node: String,
+        /// The request timeout.
+        timeout: std::time::Duration,
+    },
+    /// The node has no actor kind of that name.
+    #[error("node {node} has no actor kind {kind:?}")]
+    UnknownKind {
+        /// The node, as `host:port`.
+        node: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// A live actor of the node already has the name.
+    #[error("an actor named {name:?} already exists on node {node}")]
+    NameTaken {
+        /// The node, as `host:port`.
+        node: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// The node has no dependency of that id.
+    #[error("node {node} has no dependency {id:?}")]
+    UnknownDependency {
+        /// The node, as `host:port`.
+        node: String,
+        /// The dependency's stable id.
+        id: String,
+    },
+    /// The node did not spawn the actor: an invalid name or option, or a failed `pre_start`.
+    #[error("node {node} could not spawn {name:?}: {reason}")]
+    SpawnFailed {
+        /// The node, as `host:port`.
+        node: String,
+        /// The name asked for.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -48,6 +48,7 @@
 
 mod config;
 mod error;
+mod kinds;
 mod link;
 mod node;
 mod registry;
@@ -68,15 +69,17 @@ mod proto {
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rakt_actor::{ActorSystem, Address, Message, Pid};
+use rakt_actor::{Actor, ActorSystem, Address, Dependency, Message, Pid, SpawnOptions};
 use rakt_proto::v1::LookupRequest;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
 pub use config::RemoteConfig;
 pub use error::{DecodeError, RemoteError};
+pub use kinds::RemoteSpawnOptions;
 pub use registry::TypeRegistry;
 
+use kinds::Kinds;
 use node::Node;
 
 /// How long [`Remoting::shutdown`] waits for open streams to close.
@@ -110,6 +113,7 @@ pub struct RemotingBuilder {
     system: ActorSystem,
     config: RemoteConfig,
     registry: TypeRegistry,
+    kinds: Kinds,
 }
 
 impl RemotingBuilder {
@@ -149,6 +153,116 @@ impl RemotingBuilder {
         self
     }
 
+    /// How long a request-response call to a peer (lookup, spawn, stop, restart, reinstate)
+    /// may wait for its answer before it fails with [`RemoteError::Timeout`] (or
+    /// [`StopError::Timeout`](rakt_actor::StopError::Timeout)).
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.request_timeout = timeout;
+        self
+    }
+
+    /// Registers an actor kind under `name`, so that peers can spawn actors of it on this
+    /// node with [`Remoting::spawn`]. Each actor, and each of its restarts, gets a fresh
+    /// state from `factory`. A later kind of the same name replaces this one.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, FnActor};
+    /// use rakt_remote::{RemoteSpawnOptions, Remoting};
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let worker_node = ActorSystem::builder("workers").build()?;
+    /// let workers = Remoting::builder(&worker_node)
+    ///     .kind("sink", || FnActor::new(|_ctx| Ok(())))
+    ///     .start()
+    ///     .await?;
+    ///
+    /// let client_node = ActorSystem::builder("client").build()?;
+    /// let client = Remoting::builder(&client_node).start().await?;
+    /// let port = workers.local_addr().port();
+    /// let sink = client
+    ///     .spawn("127.0.0.1", port, "sink-1", "sink", RemoteSpawnOptions::new())
+    ///     .await?;
+    /// assert!(sink.is_remote());
+    /// assert!(worker_node.local_actor("sink-1").is_some());
+    ///
+    /// client.shutdown().await;
+    /// workers.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn kind<A: Actor>(
+        self,
+        name: impl Into<String>,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.kind_with(name, factory, SpawnOptions::new())
+    }
+
+    /// Registers an actor kind with the options its actors start from: what a spawn request
+    /// cannot carry, such as a priority mailbox, a supervisor or reentrancy, goes here; what
+    /// the request sets replaces what is here.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Directive, FnActor, SpawnOptions, Supervisor};
+    /// use rakt_remote::Remoting;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("node").build()?;
+    /// let options = SpawnOptions::new().supervisor(Supervisor::new().on_panic(Directive::Resume));
+    /// let remoting = Remoting::builder(&system)
+    ///     .kind_with("sturdy", || FnActor::new(|_ctx| Ok(())), options)
+    ///     .start()
+    ///     .await?;
+    /// remoting.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn kind_with<A: Actor>(
+        mut self,
+        name: impl Into<String>,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+        options: SpawnOptions,
+    ) -> Self {
+        self.kinds.add_kind(name.into(), factory, options);
+        self
+    }
+
+    /// Registers how this node makes the dependency of stable id `id`, for actors that peers
+    /// spawn here with [`RemoteSpawnOptions::dependency`]: each such actor gets a fresh one.
+    /// A spawn fails with [`RemoteError::SpawnFailed`] when `factory` makes a dependency of
+    /// another id.
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, Dependency};
+    /// use rakt_remote::Remoting;
+    ///
+    /// struct Prices;
+    ///
+    /// impl Dependency for Prices {
+    ///     fn id(&self) -> &str {
+    ///         "prices"
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("node").build()?;
+    /// let remoting = Remoting::builder(&system).dependency("prices", || Prices).start().await?;
+    /// remoting.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dependency<D: Dependency>(
+        mut self,
+        id: impl Into<String>,
+        factory: impl Fn() -> D + Send + Sync + 'static,
+    ) -> Self {
+        self.kinds.add_dependency(id.into(), factory);
+        self
+    }
+
     /// Starts listening, and gives the system its network location.
     ///
     /// # Errors
@@ -160,8 +274,10 @@ impl RemotingBuilder {
             system,
             config,
             registry,
+            kinds,
         } = self;
         config.validate()?;
+        kinds.validate()?;
         let bind = config.bind;
         let incoming = TcpIncoming::bind(bind)
             .map_err(|source| RemoteError::Bind {
@@ -184,6 +300,7 @@ impl RemotingBuilder {
         let node = Arc::new(Node::new(
             system.clone(),
             registry,
+            kinds,
             config,
             runtime.clone(),
             stopped.clone(),
@@ -245,6 +362,7 @@ impl Remoting {
             system: system.clone(),
             config: RemoteConfig::default(),
             registry: TypeRegistry::new(),
+            kinds: Kinds::default(),
         }
     }
 
@@ -310,6 +428,50 @@ impl Remoting {
                 Ok(Some(self.node.remote_pid(found, actor.id)?))
             }
         }
+    }
+
+    /// Spawns `name`, an actor of `kind`, on the node at `host:port`: this node when it is
+    /// its own address, else a peer where the kind is registered (see
+    /// [`RemotingBuilder::kind`]). Names are unique per node: the spawn fails when a live
+    /// actor there has the name.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteError::UnknownKind`], [`RemoteError::NameTaken`],
+    /// [`RemoteError::UnknownDependency`] and [`RemoteError::SpawnFailed`] (an invalid name or
+    /// option, a failed `pre_start`) from the node; [`RemoteError::Unreachable`],
+    /// [`RemoteError::Timeout`] or [`RemoteError::Refused`] when the call itself fails.
+    pub async fn spawn(
+        &self,
+        host: &str,
+        port: u16,
+        name: &str,
+        kind: &str,
+        options: RemoteSpawnOptions,
+    ) -> Result<Pid, RemoteError> {
+        let node = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let request = options
+            .request(name, kind)
+            .map_err(|reason| RemoteError::SpawnFailed {
+                node: node.clone(),
+                name: name.to_owned(),
+                reason,
+            })?;
+        if port == self.local_addr.port() && host == self.host {
+            let system = self.node.system();
+            return match self.node.kinds().spawn(system, request.clone()).await {
+                Ok(pid) => Ok(pid),
+                Err(failure) => Err(kinds::failure_to_error(&node, &request, failure)),
+            };
+        }
+        let link = self.node.link(host, port)?;
+        let actor = link.spawn(request).await?;
+        let address: Address = actor.address.parse()?;
+        self.node.remote_pid(address, actor.id)
     }
 
     fn is_local(&self, address: &Address) -> bool {

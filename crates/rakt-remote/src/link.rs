@@ -18,7 +18,7 @@ use rakt_actor::remote::{Control, ControlFuture, Outbound, RemoteReply, Transpor
 use rakt_actor::{AskError, DeadLetterReason, Pid, SendError, StopError};
 use rakt_proto::v1::{
     ActorRef, ExchangeFrame, ExchangeReply, ReinstateRequest, RemoteEnvelope, RestartRequest,
-    StopRequest, Termination, WatchChange, remote_reply,
+    StopRequest, Termination, WatchChange, remote_reply, spawn_response,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -140,25 +140,50 @@ impl Link {
     }
 
     /// Asks the peer for its actor of a name.
+    /// Asks the peer for its actor of that name.
     pub(crate) async fn lookup(
         &self,
         request: rakt_proto::v1::LookupRequest,
     ) -> Result<Option<ActorRef>, crate::RemoteError> {
-        let response = self.client().lookup(request).await.map_err(|status| {
-            if status.code() == tonic::Code::Unavailable {
-                crate::RemoteError::Unreachable {
-                    node: self.peer.clone(),
-                    reason: status.message().to_owned(),
-                }
-            } else {
-                crate::RemoteError::Refused {
-                    node: self.peer.clone(),
-                    code: status.code(),
-                    message: status.message().to_owned(),
-                }
-            }
-        })?;
-        Ok(response.into_inner().actor)
+        let mut client = self.client();
+        let response = self.unary(client.lookup(request)).await?;
+        Ok(response.actor)
+    }
+
+    /// Asks the peer to spawn an actor.
+    pub(crate) async fn spawn(
+        &self,
+        request: rakt_proto::v1::SpawnRequest,
+    ) -> Result<ActorRef, crate::RemoteError> {
+        let mut client = self.client();
+        let response = self.unary(client.spawn(request.clone())).await?;
+        match response.outcome {
+            Some(spawn_response::Outcome::Actor(actor)) => Ok(actor),
+            Some(spawn_response::Outcome::Failure(failure)) => Err(crate::kinds::failure_to_error(
+                &self.peer, &request, failure,
+            )),
+            None => Err(crate::RemoteError::SpawnFailed {
+                node: self.peer.clone(),
+                name: request.name,
+                reason: "the node answered with neither an actor nor a failure".into(),
+            }),
+        }
+    }
+
+    /// Waits for a unary call's answer, at most the request timeout.
+    async fn unary<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, crate::RemoteError> {
+        let timeout = self.node.config().request_timeout;
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(status_error(&self.peer, &status)),
+            Err(_) => Err(crate::RemoteError::Timeout {
+                node: self.peer.clone(),
+                timeout,
+            }),
+        }
     }
 
     /// Tells the peer's actor `watcher` that `target`, an actor of this node, stopped.
@@ -404,9 +429,10 @@ async fn control_call(
     peer: String,
     name: String,
     control: Control,
+    timeout: Duration,
 ) -> Result<(), StopError> {
-    {
-        let outcome = match control {
+    let call = async {
+        match control {
             Control::Stop | Control::Kill => client
                 .stop(StopRequest {
                     name: name.clone(),
@@ -422,15 +448,32 @@ async fn control_call(
                 .reinstate(ReinstateRequest { name: name.clone() })
                 .await
                 .map(drop),
-            other => {
-                return Err(StopError::Refused {
-                    node: peer,
-                    name,
-                    reason: format!("{other:?} is not supported by this transport"),
-                });
-            }
-        };
-        outcome.map_err(|status| crate::server::status_to_stop_error(status, &name, &peer))
+            other => Err(tonic::Status::unimplemented(format!(
+                "{other:?} is not supported by this transport"
+            ))),
+        }
+    };
+    match tokio::time::timeout(timeout, call).await {
+        Ok(outcome) => {
+            outcome.map_err(|status| crate::server::status_to_stop_error(status, &name, &peer))
+        }
+        Err(_) => Err(StopError::Timeout { name, timeout }),
+    }
+}
+
+/// The error for a unary call that peer `peer` failed.
+fn status_error(peer: &str, status: &tonic::Status) -> crate::RemoteError {
+    if status.code() == tonic::Code::Unavailable {
+        crate::RemoteError::Unreachable {
+            node: peer.to_owned(),
+            reason: status.message().to_owned(),
+        }
+    } else {
+        crate::RemoteError::Refused {
+            node: peer.to_owned(),
+            code: status.code(),
+            message: status.message().to_owned(),
+        }
     }
 }
 
@@ -461,6 +504,7 @@ impl Transport for Link {
             self.peer.clone(),
             to.name().to_owned(),
             control,
+            self.node.config().request_timeout,
         ))
     }
 

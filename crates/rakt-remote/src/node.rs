@@ -9,12 +9,14 @@ use tokio::sync::watch;
 
 use crate::config::RemoteConfig;
 use crate::error::RemoteError;
+use crate::kinds::Kinds;
 use crate::link::Link;
 use crate::registry::TypeRegistry;
 
 pub(crate) struct Node {
     system: ActorSystem,
     registry: TypeRegistry,
+    kinds: Kinds,
     config: RemoteConfig,
     runtime: tokio::runtime::Handle,
     /// Links to peers, by `host:port`.
@@ -26,6 +28,7 @@ impl Node {
     pub(crate) fn new(
         system: ActorSystem,
         registry: TypeRegistry,
+        kinds: Kinds,
         config: RemoteConfig,
         runtime: tokio::runtime::Handle,
         shutdown: watch::Receiver<bool>,
@@ -33,6 +36,7 @@ impl Node {
         Self {
             system,
             registry,
+            kinds,
             config,
             runtime,
             links: Mutex::new(HashMap::new()),
@@ -46,6 +50,10 @@ impl Node {
 
     pub(crate) fn registry(&self) -> &TypeRegistry {
         &self.registry
+    }
+
+    pub(crate) fn kinds(&self) -> &Kinds {
+        &self.kinds
     }
 
     pub(crate) fn config(&self) -> &RemoteConfig {

@@ -11,8 +11,8 @@ use rakt_actor::{AnyMessage, DeadLetterReason, Pid, StopError};
 use rakt_proto::v1::{
     ActorRef, AskRequest, AskResponse, ExchangeFrame, ExchangeReply, IndexedError, LookupRequest,
     LookupResponse, ReinstateRequest, ReinstateResponse, RemoteEnvelope, RemoteReply,
-    RestartRequest, RestartResponse, StopRequest, StopResponse, TellRequest, TellResponse,
-    TypedPayload, remote_error::Code, remote_reply,
+    RestartRequest, RestartResponse, SpawnRequest, SpawnResponse, StopRequest, StopResponse,
+    TellRequest, TellResponse, TypedPayload, remote_error::Code, remote_reply, spawn_response,
 };
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
@@ -400,6 +400,24 @@ impl RemoteService for Server {
         pid.reinstate()
             .map_err(|error| stop_error_to_status(&error))?;
         Ok(Response::new(ReinstateResponse {}))
+    }
+
+    async fn spawn(
+        &self,
+        request: Request<SpawnRequest>,
+    ) -> Result<Response<SpawnResponse>, Status> {
+        let outcome = match self
+            .node
+            .kinds()
+            .spawn(self.node.system(), request.into_inner())
+            .await
+        {
+            Ok(pid) => spawn_response::Outcome::Actor(wire::actor_ref(&pid)),
+            Err(failure) => spawn_response::Outcome::Failure(failure),
+        };
+        Ok(Response::new(SpawnResponse {
+            outcome: Some(outcome),
+        }))
     }
 }
 

@@ -588,6 +588,270 @@ impl ::prost::Name for ReinstateResponse {
         "/rakt.v1.ReinstateResponse".into()
     }
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SpawnRequest {
+    /// The new actor's name; no live actor of the node may have it.
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// The kind, as registered on the node.
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    /// The mailbox; absent for the kind's or the node's default.
+    #[prost(message, optional, tag = "3")]
+    pub mailbox: ::core::option::Option<MailboxSpec>,
+    /// When the actor passivates; absent for the kind's or the node's default.
+    #[prost(message, optional, tag = "4")]
+    pub passivation: ::core::option::Option<PassivationSpec>,
+    /// Gives the actor a stash of this many messages.
+    #[prost(uint64, optional, tag = "5")]
+    pub stash_capacity: ::core::option::Option<u64>,
+    /// How long `pre_start` may take, in milliseconds; zero for the default.
+    #[prost(uint64, tag = "6")]
+    pub init_timeout_ms: u64,
+    /// Dependencies to inject, by their stable ids, as registered on the node.
+    #[prost(string, repeated, tag = "7")]
+    pub dependencies: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for SpawnRequest {
+    const NAME: &'static str = "SpawnRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.SpawnRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.SpawnRequest".into()
+    }
+}
+/// A mailbox that can be described on the wire. Priority mailboxes order messages with a
+/// function, so they are set where the kind is registered.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MailboxSpec {
+    #[prost(oneof = "mailbox_spec::Kind", tags = "1, 2, 3, 4")]
+    pub kind: ::core::option::Option<mailbox_spec::Kind>,
+}
+/// Nested message and enum types in `MailboxSpec`.
+pub mod mailbox_spec {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct Unbounded {}
+    impl ::prost::Name for Unbounded {
+        const NAME: &'static str = "Unbounded";
+        const PACKAGE: &'static str = "rakt.v1";
+        fn full_name() -> ::prost::alloc::string::String {
+            "rakt.v1.MailboxSpec.Unbounded".into()
+        }
+        fn type_url() -> ::prost::alloc::string::String {
+            "/rakt.v1.MailboxSpec.Unbounded".into()
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct Bounded {
+        #[prost(uint64, tag = "1")]
+        pub capacity: u64,
+        /// How long a sender waits for space, in milliseconds.
+        #[prost(uint64, tag = "2")]
+        pub push_timeout_ms: u64,
+    }
+    impl ::prost::Name for Bounded {
+        const NAME: &'static str = "Bounded";
+        const PACKAGE: &'static str = "rakt.v1";
+        fn full_name() -> ::prost::alloc::string::String {
+            "rakt.v1.MailboxSpec.Bounded".into()
+        }
+        fn type_url() -> ::prost::alloc::string::String {
+            "/rakt.v1.MailboxSpec.Bounded".into()
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct NonBlockingBounded {
+        #[prost(uint64, tag = "1")]
+        pub capacity: u64,
+    }
+    impl ::prost::Name for NonBlockingBounded {
+        const NAME: &'static str = "NonBlockingBounded";
+        const PACKAGE: &'static str = "rakt.v1";
+        fn full_name() -> ::prost::alloc::string::String {
+            "rakt.v1.MailboxSpec.NonBlockingBounded".into()
+        }
+        fn type_url() -> ::prost::alloc::string::String {
+            "/rakt.v1.MailboxSpec.NonBlockingBounded".into()
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct Fair {}
+    impl ::prost::Name for Fair {
+        const NAME: &'static str = "Fair";
+        const PACKAGE: &'static str = "rakt.v1";
+        fn full_name() -> ::prost::alloc::string::String {
+            "rakt.v1.MailboxSpec.Fair".into()
+        }
+        fn type_url() -> ::prost::alloc::string::String {
+            "/rakt.v1.MailboxSpec.Fair".into()
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "1")]
+        Unbounded(Unbounded),
+        #[prost(message, tag = "2")]
+        Bounded(Bounded),
+        #[prost(message, tag = "3")]
+        NonBlockingBounded(NonBlockingBounded),
+        #[prost(message, tag = "4")]
+        Fair(Fair),
+    }
+}
+impl ::prost::Name for MailboxSpec {
+    const NAME: &'static str = "MailboxSpec";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.MailboxSpec".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.MailboxSpec".into()
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PassivationSpec {
+    #[prost(oneof = "passivation_spec::Strategy", tags = "1, 2, 3")]
+    pub strategy: ::core::option::Option<passivation_spec::Strategy>,
+}
+/// Nested message and enum types in `PassivationSpec`.
+pub mod passivation_spec {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    pub struct LongLived {}
+    impl ::prost::Name for LongLived {
+        const NAME: &'static str = "LongLived";
+        const PACKAGE: &'static str = "rakt.v1";
+        fn full_name() -> ::prost::alloc::string::String {
+            "rakt.v1.PassivationSpec.LongLived".into()
+        }
+        fn type_url() -> ::prost::alloc::string::String {
+            "/rakt.v1.PassivationSpec.LongLived".into()
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Strategy {
+        /// Never passivates.
+        #[prost(message, tag = "1")]
+        LongLived(LongLived),
+        /// Passivates after this many milliseconds without a message.
+        #[prost(uint64, tag = "2")]
+        AfterIdleMs(u64),
+        /// Passivates after this many messages.
+        #[prost(uint64, tag = "3")]
+        AfterMessages(u64),
+    }
+}
+impl ::prost::Name for PassivationSpec {
+    const NAME: &'static str = "PassivationSpec";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.PassivationSpec".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.PassivationSpec".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SpawnResponse {
+    #[prost(oneof = "spawn_response::Outcome", tags = "1, 2")]
+    pub outcome: ::core::option::Option<spawn_response::Outcome>,
+}
+/// Nested message and enum types in `SpawnResponse`.
+pub mod spawn_response {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Outcome {
+        /// The new actor.
+        #[prost(message, tag = "1")]
+        Actor(super::ActorRef),
+        /// Why the node did not spawn it.
+        #[prost(message, tag = "2")]
+        Failure(super::SpawnFailure),
+    }
+}
+impl ::prost::Name for SpawnResponse {
+    const NAME: &'static str = "SpawnResponse";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.SpawnResponse".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.SpawnResponse".into()
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SpawnFailure {
+    #[prost(enumeration = "spawn_failure::Reason", tag = "1")]
+    pub reason: i32,
+    #[prost(string, tag = "2")]
+    pub detail: ::prost::alloc::string::String,
+}
+/// Nested message and enum types in `SpawnFailure`.
+pub mod spawn_failure {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Reason {
+        Unspecified = 0,
+        /// No kind of that name is registered on the node.
+        UnknownKind = 1,
+        /// A live actor of the node has the name.
+        NameTaken = 2,
+        /// No dependency of that id is registered on the node; `detail` is the id.
+        UnknownDependency = 3,
+        /// The name or an option is invalid.
+        Invalid = 4,
+        /// The actor did not start: `pre_start` failed or timed out, or the node is stopping.
+        StartFailed = 5,
+    }
+    impl Reason {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "REASON_UNSPECIFIED",
+                Self::UnknownKind => "REASON_UNKNOWN_KIND",
+                Self::NameTaken => "REASON_NAME_TAKEN",
+                Self::UnknownDependency => "REASON_UNKNOWN_DEPENDENCY",
+                Self::Invalid => "REASON_INVALID",
+                Self::StartFailed => "REASON_START_FAILED",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "REASON_UNSPECIFIED" => Some(Self::Unspecified),
+                "REASON_UNKNOWN_KIND" => Some(Self::UnknownKind),
+                "REASON_NAME_TAKEN" => Some(Self::NameTaken),
+                "REASON_UNKNOWN_DEPENDENCY" => Some(Self::UnknownDependency),
+                "REASON_INVALID" => Some(Self::Invalid),
+                "REASON_START_FAILED" => Some(Self::StartFailed),
+                _ => None,
+            }
+        }
+    }
+}
+impl ::prost::Name for SpawnFailure {
+    const NAME: &'static str = "SpawnFailure";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.SpawnFailure".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.SpawnFailure".into()
+    }
+}
 /// Asks a router for its routees; it replies with `Routees`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetRoutees {}

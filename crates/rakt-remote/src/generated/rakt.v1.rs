@@ -261,6 +261,31 @@ pub mod remote_service_client {
                 .insert(GrpcMethod::new("rakt.v1.RemoteService", "Reinstate"));
             self.inner.unary(req, path, codec).await
         }
+        /// Spawns an actor of a kind registered on this node, under a name no live actor has.
+        pub async fn spawn(
+            &mut self,
+            request: impl tonic::IntoRequest<::rakt_proto::v1::SpawnRequest>,
+        ) -> std::result::Result<
+            tonic::Response<::rakt_proto::v1::SpawnResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/rakt.v1.RemoteService/Spawn",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("rakt.v1.RemoteService", "Spawn"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -337,6 +362,14 @@ pub mod remote_service_server {
             request: tonic::Request<::rakt_proto::v1::ReinstateRequest>,
         ) -> std::result::Result<
             tonic::Response<::rakt_proto::v1::ReinstateResponse>,
+            tonic::Status,
+        >;
+        /// Spawns an actor of a kind registered on this node, under a name no live actor has.
+        async fn spawn(
+            &self,
+            request: tonic::Request<::rakt_proto::v1::SpawnRequest>,
+        ) -> std::result::Result<
+            tonic::Response<::rakt_proto::v1::SpawnResponse>,
             tonic::Status,
         >;
     }
@@ -724,6 +757,51 @@ pub mod remote_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ReinstateSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/rakt.v1.RemoteService/Spawn" => {
+                    #[allow(non_camel_case_types)]
+                    struct SpawnSvc<T: RemoteService>(pub Arc<T>);
+                    impl<
+                        T: RemoteService,
+                    > tonic::server::UnaryService<::rakt_proto::v1::SpawnRequest>
+                    for SpawnSvc<T> {
+                        type Response = ::rakt_proto::v1::SpawnResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<::rakt_proto::v1::SpawnRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RemoteService>::spawn(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SpawnSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
