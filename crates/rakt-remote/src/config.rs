@@ -4,6 +4,36 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::RemoteError;
+use crate::tls::TlsConfig;
+
+/// How a node compresses the messages it sends; see [`RemoteConfig::compression`].
+///
+/// ```
+/// use rakt_remote::{Compression, RemoteConfig};
+///
+/// assert_eq!(RemoteConfig::default().compression, Compression::None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Sends messages as they are.
+    #[default]
+    None,
+    /// Gzip: widely supported, slower.
+    Gzip,
+    /// Zstandard: faster, and usually smaller.
+    Zstd,
+}
+
+impl Compression {
+    pub(crate) fn encoding(self) -> Option<tonic::codec::CompressionEncoding> {
+        match self {
+            Self::None => None,
+            Self::Gzip => Some(tonic::codec::CompressionEncoding::Gzip),
+            Self::Zstd => Some(tonic::codec::CompressionEncoding::Zstd),
+        }
+    }
+}
 
 /// How a node listens and talks to its peers. Every setting has a default; see
 /// [`RemotingBuilder`](crate::RemotingBuilder) for the setters.
@@ -43,6 +73,12 @@ pub struct RemoteConfig {
     pub max_batch: usize,
     /// Frames queued for one stream before the link waits for the network. Default 16.
     pub frames_in_flight: usize,
+    /// How the node compresses what it sends. Default none. Every node accepts gzip and zstd
+    /// whatever it sends, and answers a peer compressed only when the peer accepts it.
+    pub compression: Compression,
+    /// TLS, or mutual TLS, on every connection in and out. Default none: plain HTTP/2, for
+    /// a trusted network.
+    pub tls: Option<TlsConfig>,
     /// The most peers this node keeps links to. A message whose sender names a node beyond
     /// it is delivered without a sender, so a peer cannot make this node hold links to any
     /// number of addresses. Default 4096.
@@ -68,6 +104,8 @@ impl Default for RemoteConfig {
             max_batch: 256,
             frames_in_flight: 16,
             max_peers: 4096,
+            compression: Compression::None,
+            tls: None,
         }
     }
 }
@@ -110,6 +148,9 @@ impl RemoteConfig {
                 "reconnect_backoff_max",
                 "must not be below reconnect_backoff_min",
             );
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ mod link;
 mod node;
 mod registry;
 mod server;
+mod tls;
 mod wire;
 
 #[allow(
@@ -74,10 +75,11 @@ use rakt_proto::v1::LookupRequest;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
-pub use config::RemoteConfig;
+pub use config::{Compression, RemoteConfig};
 pub use error::{DecodeError, RemoteError};
 pub use kinds::RemoteSpawnOptions;
 pub use registry::TypeRegistry;
+pub use tls::TlsConfig;
 
 use kinds::Kinds;
 use node::Node;
@@ -150,6 +152,18 @@ impl RemotingBuilder {
     /// How long opening a connection to a peer may take.
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Secures every connection in and out with TLS, or mutual TLS; see [`TlsConfig`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Compresses what the node sends; see [`Compression`].
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.config.compression = compression;
         self
     }
 
@@ -305,18 +319,36 @@ impl RemotingBuilder {
             runtime.clone(),
             stopped.clone(),
         ));
-        let service = proto::remote_service_server::RemoteServiceServer::new(server::Server::new(
-            node.clone(),
-        ))
+        let mut service = proto::remote_service_server::RemoteServiceServer::new(
+            server::Server::new(node.clone()),
+        )
         .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+        .max_encoding_message_size(limit)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let config = node.config();
+        if let Some(encoding) = config.compression.encoding() {
+            service = service.send_compressed(encoding);
+        }
+        let mut server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(config.keepalive_interval))
+            .http2_keepalive_timeout(Some(config.keepalive_timeout));
+        if let Some(tls) = &config.tls {
+            server =
+                server
+                    .tls_config(tls.server())
+                    .map_err(|error| RemoteError::InvalidConfig {
+                        field: "tls",
+                        reason: error.to_string(),
+                    })?;
+        }
         let mut until_stopped = stopped;
         let serving = runtime.spawn(async move {
             let shutdown = async move {
                 // Ends on the signal, or when the sender is gone.
                 let _ = until_stopped.wait_for(|stop| *stop).await;
             };
-            let served = tonic::transport::Server::builder()
+            let served = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await;

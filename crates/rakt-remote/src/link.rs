@@ -22,6 +22,7 @@ use rakt_proto::v1::{
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::node::Node;
@@ -92,13 +93,23 @@ impl Link {
             format!("{host}:{port}")
         };
         let config = node.config();
-        let endpoint = Endpoint::from_shared(format!("http://{peer}"))
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{peer}"))
             .map_err(|error| error.to_string())?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(config.keepalive_interval)
             .keep_alive_timeout(config.keepalive_timeout)
             .keep_alive_while_idle(true);
+        if let Some(tls) = &config.tls {
+            endpoint = endpoint
+                .tls_config(tls.client())
+                .map_err(|error| error.to_string())?;
+        }
         let channel = endpoint.connect_lazy();
         let (commands, queue) = mpsc::unbounded_channel();
         let state = Arc::new(State {
@@ -126,10 +137,17 @@ impl Link {
     }
 
     fn client(&self) -> RemoteServiceClient<Channel> {
-        let limit = self.node.config().max_message_size;
-        RemoteServiceClient::new(self.channel.clone())
-            .max_decoding_message_size(frame_limit(limit))
-            .max_encoding_message_size(frame_limit(limit))
+        let config = self.node.config();
+        let limit = frame_limit(config.max_message_size);
+        let client = RemoteServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd);
+        match config.compression.encoding() {
+            Some(encoding) => client.send_compressed(encoding),
+            None => client,
+        }
     }
 
     fn unreachable(&self, reason: impl Into<String>) -> SendError {
