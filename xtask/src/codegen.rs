@@ -128,7 +128,22 @@ fn compile(proto_dir: &Path, protos: &[PathBuf]) -> Result<FileDescriptorSet> {
 
 /// Writes the gRPC client and server of every service into `out_dir`, one Rust file per proto
 /// package that has services, naming the messages of `rakt-proto` instead of generating them.
+///
+/// Beside them goes `descriptor.bin`, the encoded descriptors of every proto file (imports
+/// included, comments left out), which the server's reflection service hands to tools such as
+/// `grpcurl`.
 fn generate_services(mut fds: FileDescriptorSet, out_dir: &Path) -> Result<()> {
+    if fds.file.iter().all(|file| file.service.is_empty()) {
+        return Ok(());
+    }
+    let mut described = fds.clone();
+    for file in &mut described.file {
+        file.source_code_info = None;
+    }
+    fs::write(
+        out_dir.join(DESCRIPTOR_FILE),
+        prost::Message::encode_to_vec(&described),
+    )?;
     // Only the services are wanted: with the messages and enums taken out, and every `rakt`
     // package mapped to `rakt-proto`, the generator writes the stubs alone.
     fds.file.retain(|file| !file.service.is_empty());
@@ -148,6 +163,9 @@ fn generate_services(mut fds: FileDescriptorSet, out_dir: &Path) -> Result<()> {
         .compile_fds(fds)?;
     Ok(())
 }
+
+/// The encoded descriptor set written beside the services.
+const DESCRIPTOR_FILE: &str = "descriptor.bin";
 
 /// Writes one Rust file per proto package into `out_dir`.
 ///
@@ -289,7 +307,7 @@ service Greeter {
             report,
             format!(
                 "codegen: updated 1 file(s) in {GENERATED_DIR}\n\
-                 codegen: updated 1 file(s) in {SERVICES_DIR}"
+                 codegen: updated 2 file(s) in {SERVICES_DIR}"
             )
         );
         let generated = root.path().join(GENERATED_DIR);
@@ -307,7 +325,17 @@ service Greeter {
         let root = sample_root();
         codegen(root.path(), Mode::Write).unwrap();
         let services = root.path().join(SERVICES_DIR);
-        assert_eq!(file_names(&services).unwrap(), ["demo.v1.rs"]);
+        assert_eq!(
+            file_names(&services).unwrap(),
+            ["demo.v1.rs", DESCRIPTOR_FILE]
+        );
+        let encoded = fs::read(services.join(DESCRIPTOR_FILE)).unwrap();
+        let described: FileDescriptorSet = prost::Message::decode(encoded.as_slice()).unwrap();
+        let names: Vec<&str> = described.file.iter().map(|file| file.name()).collect();
+        assert_eq!(
+            names,
+            ["google/protobuf/timestamp.proto", "demo/v1/hello.proto"]
+        );
         let code = fs::read_to_string(services.join("demo.v1.rs")).unwrap();
         assert!(code.contains("pub mod greeter_client"), "{code}");
         assert!(code.contains("pub mod greeter_server"), "{code}");

@@ -342,6 +342,11 @@ impl RemotingBuilder {
                         reason: error.to_string(),
                     })?;
         }
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<proto::remote_service_server::RemoteServiceServer<server::Server>>()
+            .await;
+        let (reflection, reflection_alpha) = reflection_services()?;
         let mut until_stopped = stopped;
         let serving = runtime.spawn(async move {
             let shutdown = async move {
@@ -350,6 +355,9 @@ impl RemotingBuilder {
             };
             let served = server
                 .add_service(service)
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(reflection_alpha)
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await;
             if let Err(error) = served {
@@ -362,8 +370,39 @@ impl RemotingBuilder {
             host,
             stop,
             serving: parking_lot::Mutex::new(Some(serving)),
+            health,
         })
     }
+}
+
+/// The encoded descriptors of Rakt's protos, written by `cargo xtask codegen`.
+const DESCRIPTOR_SET: &[u8] = include_bytes!("generated/descriptor.bin");
+
+/// Server reflection, both versions in use by tools, describing Rakt's services and health.
+fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    RemoteError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let invalid = |error: tonic_reflection::server::Error| RemoteError::InvalidConfig {
+        field: "reflection",
+        reason: error.to_string(),
+    };
+    Ok((
+        builder().build_v1().map_err(invalid)?,
+        builder().build_v1alpha().map_err(invalid)?,
+    ))
 }
 
 /// A node's remoting: its listener, and the links to its peers.
@@ -377,6 +416,7 @@ pub struct Remoting {
     host: String,
     stop: watch::Sender<bool>,
     serving: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    health: tonic_health::server::HealthReporter,
 }
 
 impl std::fmt::Debug for Node {
@@ -513,6 +553,12 @@ impl Remoting {
     /// Stops listening and closes every link: asks in flight fail, queued tells become dead
     /// letters, and watchers of remote actors learn that they are gone.
     pub async fn shutdown(&self) {
+        // Health probes see the node go before its streams do.
+        for service in ["", <proto::remote_service_server::RemoteServiceServer<server::Server> as tonic::server::NamedService>::NAME] {
+            self.health
+                .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
         let _ = self.stop.send(true);
         let serving = self.serving.lock().take();
         if let Some(mut serving) = serving {
