@@ -20,6 +20,7 @@ use crate::message::{AnyMessage, Message};
 use crate::payload::Payload;
 use crate::remote::{Control, Outbound, RemoteActor, RemoteReply, Transport};
 use crate::system::SystemShared;
+use crate::telemetry::Trace;
 
 /// A handle to an actor: cheap to clone, `Send + Sync`, comparable and hashable.
 ///
@@ -419,9 +420,10 @@ impl Pid {
                     Err(err) => cell.refused(err).await,
                 }
             }
-            Inner::Remote(remote) => remote
-                .transport
-                .send(self, Outbound::new(Payload::new(message), None, None)),
+            Inner::Remote(remote) => remote.transport.send(
+                self,
+                Outbound::new(Payload::new(message), None, None, Trace::current()),
+            ),
         }
     }
 
@@ -513,10 +515,52 @@ impl Pid {
         self.send(Payload::from_box(message), sender.cloned()).await
     }
 
+    /// Like [`tell_any`](Self::tell_any), with the handling span's parent set by `parent`
+    /// (feature `spans`): how a transport links the handling of a message to the span that
+    /// sent it on another node. See [`TraceParent`](crate::remote::TraceParent).
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, AnyMessage};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("traced").build()?;
+    /// let sink = system.spawn_fn("sink", |_ctx| Ok(())).await?;
+    /// let decoded: Box<dyn AnyMessage> = Box::new(Text::default());
+    /// sink.tell_any_traced(decoded, None, Box::new(|_span: &tracing::Span| {})).await?;
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "spans")]
+    pub async fn tell_any_traced(
+        &self,
+        message: Box<dyn AnyMessage>,
+        sender: Option<&Pid>,
+        parent: crate::remote::TraceParent,
+    ) -> Result<(), SendError> {
+        self.send_traced(
+            Payload::from_box(message),
+            sender.cloned(),
+            Trace::adopted(parent),
+        )
+        .await
+    }
+
     pub(crate) async fn send(
         &self,
         message: Payload,
         sender: Option<Pid>,
+    ) -> Result<(), SendError> {
+        self.send_traced(message, sender, Trace::current()).await
+    }
+
+    async fn send_traced(
+        &self,
+        message: Payload,
+        sender: Option<Pid>,
+        trace: Trace,
     ) -> Result<(), SendError> {
         match &self.inner {
             Inner::Local(cell) => {
@@ -524,7 +568,7 @@ impl Pid {
                     message,
                     sender,
                     reply: None,
-                    trace: crate::telemetry::Trace::current(),
+                    trace,
                 });
                 match pushed {
                     Ok(()) => Ok(()),
@@ -533,7 +577,7 @@ impl Pid {
             }
             Inner::Remote(remote) => remote
                 .transport
-                .send(self, Outbound::new(message, sender, None)),
+                .send(self, Outbound::new(message, sender, None, trace)),
         }
     }
 
@@ -561,10 +605,10 @@ impl Pid {
             message,
             sender,
             reply,
-            trace: _,
+            trace,
         } = envelope;
         let reply = reply.map(|reply| RemoteReply::new(reply, self.clone()));
-        Outbound::new(message, sender, reply)
+        Outbound::new(message, sender, reply, trace)
     }
 
     /// Sends several messages in order. Every message is attempted; the undeliverable ones go
@@ -953,6 +997,8 @@ pub struct Ask<'a, R> {
     sender: Option<Pid>,
     timeout: Duration,
     decode: Decode<R>,
+    #[cfg(feature = "spans")]
+    parent: Option<crate::remote::TraceParent>,
 }
 
 impl<'a, R> Ask<'a, R> {
@@ -969,7 +1015,44 @@ impl<'a, R> Ask<'a, R> {
             sender,
             timeout,
             decode,
+            #[cfg(feature = "spans")]
+            parent: None,
         }
+    }
+
+    /// Handles the question in a span whose parent `parent` sets (feature `spans`), instead
+    /// of the span current at the ask: how a transport links the handling to the span that
+    /// asked on another node. See [`TraceParent`](crate::remote::TraceParent).
+    ///
+    /// ```
+    /// use rakt_actor::{ActorSystem, AnyMessage, Context};
+    /// use rakt_proto::v1::StatusFailure as Text;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::builder("traced").build()?;
+    /// let echo = system
+    ///     .spawn_fn("echo", |ctx: &mut Context<'_, _>| {
+    ///         if let Some(text) = ctx.take_message::<Text>() {
+    ///             ctx.respond(text);
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await?;
+    /// let question: Box<dyn AnyMessage> = Box::new(Text::default());
+    /// let reply = echo
+    ///     .ask_boxed(question)
+    ///     .trace_parent(Box::new(|_span: &tracing::Span| {}))
+    ///     .await?;
+    /// assert!(reply.downcast_ref::<Text>().is_some());
+    /// system.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "spans")]
+    pub fn trace_parent(mut self, parent: crate::remote::TraceParent) -> Self {
+        self.parent = Some(parent);
+        self
     }
 
     /// Asks on behalf of `sender`: the receiver's [`Context::sender`](crate::Context::sender)
@@ -1108,10 +1191,19 @@ impl<'a, R> AskFuture<'a, R> {
             sender,
             timeout,
             decode,
+            #[cfg(feature = "spans")]
+            parent,
         } = ask;
         if timeout.is_zero() {
             return Err(AskError::ZeroTimeout);
         }
+        #[cfg(feature = "spans")]
+        let trace = match parent {
+            Some(parent) => Trace::adopted(parent),
+            None => Trace::current(),
+        };
+        #[cfg(not(feature = "spans"))]
+        let trace = Trace::current();
         // From its own handler, through `Context::ask` or straight through a `Pid`, an actor
         // asking itself would wait for a reply it cannot give until the timeout. Outside its
         // handler nothing waits on it: naming an actor as the sender of an ask to itself,
@@ -1121,7 +1213,7 @@ impl<'a, R> AskFuture<'a, R> {
             Inner::Remote(remote) => {
                 let (reply_to, wait) = remote.system.asks.start(timeout);
                 let reply = RemoteReply::new(reply_to, target.clone());
-                let outbound = Outbound::new(message, sender, Some(reply));
+                let outbound = Outbound::new(message, sender, Some(reply), trace);
                 remote.transport.send(target, outbound)?;
                 return Ok(AskState::Waiting(Question {
                     wait,
@@ -1147,7 +1239,7 @@ impl<'a, R> AskFuture<'a, R> {
             message,
             sender,
             reply: Some(reply_to),
-            trace: crate::telemetry::Trace::current(),
+            trace,
         });
         Ok(match pushed {
             Ok(()) => AskState::Waiting(question),

@@ -19,6 +19,24 @@ use crate::message::AnyMessage;
 use crate::payload::Payload;
 use crate::pid::Pid;
 use crate::system::SystemShared;
+use crate::telemetry::Trace;
+
+/// Sets the parent of the span a message is handled in, when that parent is not a `tracing`
+/// span of this process but, say, a span on the node the message came from (feature
+/// `spans`). A transport makes one from the trace context it received with the message, and
+/// delivers with [`Pid::tell_any_traced`] or [`Ask::trace_parent`](crate::Ask::trace_parent);
+/// it runs once, on the `rakt.receive` span, before the span is entered.
+///
+/// ```
+/// use rakt_actor::remote::TraceParent;
+///
+/// let adopt: TraceParent = Box::new(|span: &tracing::Span| {
+///     span.record("otel.kind", "consumer");
+/// });
+/// # let _ = adopt;
+/// ```
+#[cfg(feature = "spans")]
+pub type TraceParent = Box<dyn FnOnce(&tracing::Span) + Send + Sync>;
 
 /// A boxed future of a transport's control operation.
 pub type ControlFuture = Pin<Box<dyn Future<Output = Result<(), StopError>> + Send + 'static>>;
@@ -118,20 +136,43 @@ pub struct Outbound {
     message: Payload,
     sender: Option<Pid>,
     reply: Option<RemoteReply>,
+    #[cfg_attr(not(feature = "spans"), allow(dead_code))]
+    trace: Trace,
 }
 
 impl Outbound {
-    pub(crate) fn new(message: Payload, sender: Option<Pid>, reply: Option<RemoteReply>) -> Self {
+    pub(crate) fn new(
+        message: Payload,
+        sender: Option<Pid>,
+        reply: Option<RemoteReply>,
+        trace: Trace,
+    ) -> Self {
         Self {
             message,
             sender,
             reply,
+            trace,
         }
     }
 
     /// A tell of `message` without a sender, as the transport's own tests build one.
     pub fn tell<M: crate::Message>(message: M) -> Self {
-        Self::new(Payload::new(message), None, None)
+        Self::new(Payload::new(message), None, None, Trace::current())
+    }
+
+    /// The span current when the message was sent (feature `spans`): its context is what a
+    /// transport carries to the receiving node, so that the handling span there is its child.
+    ///
+    /// ```
+    /// use rakt_actor::remote::Outbound;
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// let outbound = Outbound::tell(StatusFailure::default());
+    /// assert!(outbound.span().is_none(), "sent outside any span");
+    /// ```
+    #[cfg(feature = "spans")]
+    pub fn span(&self) -> &tracing::Span {
+        self.trace.span()
     }
 
     /// The message.

@@ -147,11 +147,11 @@ async fn run_loop<A: Actor>(cell: Arc<ActorCell>, mut actor: A, mut sv: Specced<
         };
         came_up_empty = false;
         match next {
-            Next::User(envelope) => {
+            Next::User(mut envelope) => {
                 if envelope.message.is::<PoisonPill>() {
                     break Exit::Poison;
                 }
-                let span = Handling::of(&envelope, &pid);
+                let span = Handling::of(&mut envelope, &pid);
                 if ctx.load(envelope) {
                     let outcome = match ctx.behavior() {
                         None => {
@@ -409,9 +409,9 @@ fn terminated(gone: &Pid, reason: Option<String>) -> Envelope {
 async fn handle<A: Actor>(
     ctx: &mut Context<'_, A>,
     actor: &mut A,
-    envelope: Envelope,
+    mut envelope: Envelope,
 ) -> Option<ActorError> {
-    let span = Handling::of(&envelope, ctx.pid());
+    let span = Handling::of(&mut envelope, ctx.pid());
     if !ctx.load(envelope) {
         return None;
     }

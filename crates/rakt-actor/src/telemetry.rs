@@ -11,11 +11,14 @@ use crate::cell::Envelope;
 use crate::pid::Pid;
 
 /// The trace context an envelope carries from its sender to its handler: the span current at
-/// the send, with the `spans` feature; nothing without it.
-#[derive(Debug)]
+/// the send, with the `spans` feature, or the parent a transport received from another node;
+/// nothing without the feature.
 pub(crate) struct Trace {
     #[cfg(feature = "spans")]
     parent: tracing::Span,
+    /// Sets the handling span's parent when it is not a span of this process.
+    #[cfg(feature = "spans")]
+    adopt: Option<crate::remote::TraceParent>,
 }
 
 impl Trace {
@@ -25,7 +28,36 @@ impl Trace {
         Self {
             #[cfg(feature = "spans")]
             parent: tracing::Span::current(),
+            #[cfg(feature = "spans")]
+            adopt: None,
         }
+    }
+
+    /// The trace context of a message whose parent span lives elsewhere: `adopt` sets it on
+    /// the handling span before that span starts.
+    #[cfg(feature = "spans")]
+    pub(crate) fn adopted(adopt: crate::remote::TraceParent) -> Self {
+        Self {
+            parent: tracing::Span::none(),
+            adopt: Some(adopt),
+        }
+    }
+
+    /// The span current when the message was sent.
+    #[cfg(feature = "spans")]
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.parent
+    }
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut trace = f.debug_struct("Trace");
+        #[cfg(feature = "spans")]
+        trace
+            .field("parent", &self.parent)
+            .field("adopted", &self.adopt.is_some());
+        trace.finish()
     }
 }
 
@@ -56,7 +88,7 @@ pub(crate) struct Handling {
 impl Handling {
     /// The span to handle `envelope` in, made before the envelope is taken apart.
     #[inline(always)]
-    pub(crate) fn of(envelope: &Envelope, pid: &Pid) -> Self {
+    pub(crate) fn of(envelope: &mut Envelope, pid: &Pid) -> Self {
         #[cfg(feature = "spans")]
         {
             let span = tracing::info_span!(
@@ -65,6 +97,9 @@ impl Handling {
                 rakt.actor = %pid,
                 rakt.message = %envelope.message.as_dyn().full_name(),
             );
+            if let Some(adopt) = envelope.trace.adopt.take() {
+                adopt(&span);
+            }
             Self { span }
         }
         #[cfg(not(feature = "spans"))]

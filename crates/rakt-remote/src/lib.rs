@@ -54,6 +54,8 @@ mod node;
 mod registry;
 mod server;
 mod tls;
+#[cfg(feature = "opentelemetry")]
+mod trace;
 mod wire;
 
 #[allow(

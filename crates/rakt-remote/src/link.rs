@@ -358,6 +358,10 @@ impl Link {
                         payload,
                         correlation_id,
                         timeout_ms,
+                        #[cfg(feature = "opentelemetry")]
+                        trace_context: crate::trace::inject(outbound.span()),
+                        #[cfg(not(feature = "opentelemetry"))]
+                        trace_context: std::collections::HashMap::new(),
                     });
                     carried.push((target, outbound));
                 }
@@ -418,8 +422,12 @@ impl Link {
         }
     }
 
-    fn push(&self, command: Command) -> Result<(), Command> {
-        self.commands.send(command).map_err(|error| error.0)
+    /// Queues `command` for the link's task; hands it back once the task has ended. Boxed,
+    /// as that happens only when remoting has stopped.
+    fn push(&self, command: Command) -> Result<(), Box<Command>> {
+        self.commands
+            .send(command)
+            .map_err(|error| Box::new(error.0))
     }
 
     fn set_down(&self, down: Option<(Instant, String)>) {
@@ -506,7 +514,10 @@ impl Transport for Link {
             let error = self.unreachable(reason);
             return Err(outbound.undeliverable(to, DeadLetterReason::Unreachable, error));
         }
-        match self.push(Command::Send(to.clone(), outbound)) {
+        match self
+            .push(Command::Send(to.clone(), outbound))
+            .map_err(|command| *command)
+        {
             Ok(()) => Ok(()),
             Err(Command::Send(to, outbound)) => {
                 let error = self.unreachable("remoting has stopped");

@@ -77,6 +77,25 @@ struct Inbound {
     receiver: Pid,
     message: Box<dyn AnyMessage>,
     sender: Option<Pid>,
+    /// The span that sent it, on the sending node.
+    #[cfg(feature = "opentelemetry")]
+    parent: Option<rakt_actor::remote::TraceParent>,
+}
+
+impl Inbound {
+    /// Delivers it as a tell; an undeliverable message is already a dead letter.
+    async fn tell(self) -> Result<(), rakt_actor::SendError> {
+        #[cfg(feature = "opentelemetry")]
+        if let Some(parent) = self.parent {
+            return self
+                .receiver
+                .tell_any_traced(self.message, self.sender.as_ref(), parent)
+                .await;
+        }
+        self.receiver
+            .tell_any(self.message, self.sender.as_ref())
+            .await
+    }
 }
 
 /// One ask in progress on this node: its correlation id and its outcome.
@@ -124,6 +143,8 @@ impl Server {
                 receiver,
                 message,
                 sender,
+                #[cfg(feature = "opentelemetry")]
+                parent: crate::trace::extract(&envelope.trace_context),
             }),
             None => {
                 system.report_dead_letter(
@@ -165,10 +186,7 @@ impl Server {
         if correlation_id == 0 {
             if let Ok(inbound) = inbound {
                 // An undeliverable tell is already a dead letter on this node.
-                let _ = inbound
-                    .receiver
-                    .tell_any(inbound.message, inbound.sender.as_ref())
-                    .await;
+                let _ = inbound.tell().await;
             }
             return None;
         }
@@ -246,6 +264,10 @@ async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64, limit: usiz
     if let Some(sender) = &inbound.sender {
         question = question.sender(sender);
     }
+    #[cfg(feature = "opentelemetry")]
+    if let Some(parent) = inbound.parent {
+        question = question.trace_parent(parent);
+    }
     let outcome = match question.await {
         Ok(reply) => {
             let payload = reply.encode_to_vec();
@@ -307,13 +329,9 @@ impl RemoteService for Server {
         for (index, envelope) in request.into_inner().envelopes.into_iter().enumerate() {
             match self.open(envelope, &mut senders) {
                 Ok(inbound) => {
-                    if let Err(error) = inbound
-                        .receiver
-                        .tell_any(inbound.message, inbound.sender.as_ref())
-                        .await
-                    {
-                        let name = inbound.receiver.name().to_owned();
-                        let error = wire::ask_error_to_wire(&error.into(), &name);
+                    let receiver = inbound.receiver.clone();
+                    if let Err(error) = inbound.tell().await {
+                        let error = wire::ask_error_to_wire(&error.into(), receiver.name());
                         refused.push(IndexedError {
                             index: index_of(index),
                             error: Some(error),

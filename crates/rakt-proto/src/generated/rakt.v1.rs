@@ -120,7 +120,7 @@ impl ::prost::Name for ActorRef {
     }
 }
 /// One message for one actor.
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct RemoteEnvelope {
     /// The receiver's name on the receiving node.
     #[prost(string, tag = "1")]
@@ -140,6 +140,13 @@ pub struct RemoteEnvelope {
     /// For an ask, how long the asker still waits, in milliseconds.
     #[prost(uint64, tag = "6")]
     pub timeout_ms: u64,
+    /// The W3C trace context of the span that sent it, as the `traceparent` and `tracestate`
+    /// headers; empty when it was sent outside any trace.
+    #[prost(map = "string, string", tag = "7")]
+    pub trace_context: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        ::prost::alloc::string::String,
+    >,
 }
 impl ::prost::Name for RemoteEnvelope {
     const NAME: &'static str = "RemoteEnvelope";
