@@ -12,6 +12,10 @@ use crate::provision::{self, Toolbox};
 use crate::shell::{self, Result};
 use crate::{codegen, layering};
 
+/// Names the Python interpreter, with grpcio and grpcio-tools, that `rakt-remote`'s interop
+/// test runs its client with.
+const PYTHON_ENV: &str = "RAKT_PYTHON";
+
 /// A step's extra lines to show on success, or everything it said on failure.
 type StepResult = std::result::Result<Vec<String>, String>;
 
@@ -217,6 +221,11 @@ impl Ci {
         command
             .env("CARGO_TARGET_DIR", &self.target_dir)
             .env("CARGO_TERM_COLOR", "never");
+        // The Python that tests drive a node from; the provisioned one wins over any other
+        // the caller set, so CI runs the pinned packages.
+        if let Some(python) = self.toolbox.program("python") {
+            command.env(PYTHON_ENV, python);
+        }
     }
 
     /// Adds the runner's results to the totals and returns its summary as a line to show.
