@@ -12,6 +12,10 @@ use crate::provision::{self, Toolbox};
 use crate::shell::{self, Result};
 use crate::{codegen, layering};
 
+/// Names the Python interpreter, with grpcio and grpcio-tools, that `rakt-remote`'s interop
+/// test runs its client with.
+const PYTHON_ENV: &str = "RAKT_PYTHON";
+
 /// A step's extra lines to show on success, or everything it said on failure.
 type StepResult = std::result::Result<Vec<String>, String>;
 
@@ -98,11 +102,14 @@ impl Ci {
         }
         args.extend(["--", "-D", "warnings"]);
         self.cargo(&args)?;
-        // The runtime's optional telemetry and its example, which the workspace build leaves out.
+        // The optional telemetry of the runtime and of remoting, and its example, which the
+        // workspace build leaves out.
         let mut args = vec![
             "clippy",
             "-p",
             "rakt-actor",
+            "-p",
+            "rakt-remote",
             "-p",
             "rakt-examples",
             "--all-features",
@@ -151,6 +158,19 @@ impl Ci {
         ]);
         let output = self.cargo(&telemetry)?;
         notes.extend(self.count_tests(&output));
+        // Trace context across nodes, behind remoting's `opentelemetry` feature.
+        let mut trace = runner.to_vec();
+        trace.extend([
+            "-p",
+            "rakt-remote",
+            "--features",
+            "opentelemetry",
+            "--lib",
+            "--test",
+            "remote_trace",
+        ]);
+        let output = self.cargo(&trace)?;
+        notes.extend(self.count_tests(&output));
         // The example that needs the same features.
         self.cargo(&[
             "run",
@@ -168,8 +188,16 @@ impl Ci {
     fn doctest(&mut self) -> StepResult {
         let output = self.cargo(&["test", "--workspace", "--doc"])?;
         let mut notes = self.count_tests(&output);
-        // The examples of items behind the runtime's telemetry features.
-        let output = self.cargo(&["test", "-p", "rakt-actor", "--all-features", "--doc"])?;
+        // The examples of items behind the telemetry features.
+        let output = self.cargo(&[
+            "test",
+            "-p",
+            "rakt-actor",
+            "-p",
+            "rakt-remote",
+            "--all-features",
+            "--doc",
+        ])?;
         notes.extend(self.count_tests(&output));
         Ok(notes)
     }
@@ -217,6 +245,11 @@ impl Ci {
         command
             .env("CARGO_TARGET_DIR", &self.target_dir)
             .env("CARGO_TERM_COLOR", "never");
+        // The Python that tests drive a node from; the provisioned one wins over any other
+        // the caller set, so CI runs the pinned packages.
+        if let Some(python) = self.toolbox.program("python") {
+            command.env(PYTHON_ENV, python);
+        }
     }
 
     /// Adds the runner's results to the totals and returns its summary as a line to show.

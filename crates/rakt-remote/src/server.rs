@@ -180,33 +180,42 @@ impl Server {
         envelope: RemoteEnvelope,
         senders: &mut HashMap<String, Pid>,
     ) -> Option<AskInFlight> {
+        if envelope.correlation_id != 0 {
+            return Some(self.start_ask(envelope, senders));
+        }
+        if let Ok(inbound) = self.open(envelope, senders) {
+            // An undeliverable tell is already a dead letter on this node.
+            let _ = inbound.tell().await;
+        }
+        None
+    }
+
+    /// Queues an ask's question now and returns its reply to come, under the envelope's
+    /// correlation id, which may be zero: the unary `Ask` numbers its envelopes from zero.
+    fn start_ask(
+        &self,
+        envelope: RemoteEnvelope,
+        senders: &mut HashMap<String, Pid>,
+    ) -> AskInFlight {
         let correlation_id = envelope.correlation_id;
         let timeout_ms = envelope.timeout_ms;
-        let inbound = self.open(envelope, senders);
-        if correlation_id == 0 {
-            if let Ok(inbound) = inbound {
-                // An undeliverable tell is already a dead letter on this node.
-                let _ = inbound.tell().await;
-            }
-            return None;
-        }
-        let inbound = match inbound {
+        let inbound = match self.open(envelope, senders) {
             Ok(inbound) => inbound,
             Err(error) => {
-                return Some(Box::pin(std::future::ready(RemoteReply {
+                return Box::pin(std::future::ready(RemoteReply {
                     correlation_id,
                     outcome: Some(remote_reply::Outcome::Error(error)),
-                })));
+                }));
             }
         };
         let limit = self.node.config().max_message_size;
         let mut reply: AskInFlight = Box::pin(ask(inbound, correlation_id, timeout_ms, limit));
         // Polled once now, so the question is queued before any message after it in the frame:
         // an ask and a tell to one actor arrive in the order they were sent.
-        Some(match (&mut reply).now_or_never() {
+        match (&mut reply).now_or_never() {
             Some(done) => Box::pin(std::future::ready(done)),
             None => reply,
-        })
+        }
     }
 
     /// Starts, ends and reports watches and terminations carried by a frame.
@@ -365,10 +374,7 @@ impl RemoteService for Server {
                 continue;
             }
             envelope.correlation_id = correlation_id;
-            // With a correlation id, delivery always returns the reply to come.
-            if let Some(reply) = self.deliver(envelope, &mut senders).await {
-                pending.push(reply);
-            }
+            pending.push(self.start_ask(envelope, &mut senders));
         }
         let replies = futures_util::future::join_all(pending).await;
         Ok(Response::new(AskResponse { replies }))
