@@ -10,6 +10,11 @@
 //! writes the idle-actor memory of the four frameworks. They are rendered as a second table,
 //! below the first and between the same markers, with no targets: the numbers are there to be
 //! compared side by side.
+//!
+//! Last, the `remote` bench measures remote tell throughput and ask latency between two nodes
+//! on loopback beside a bare tonic baseline, and writes its own JSON; it becomes a third table,
+//! checked against the remoting targets ([`REMOTE_TELL_MIN_PER_SECOND`],
+//! [`REMOTE_TELL_MIN_RATIO`], [`REMOTE_ASK_P50_MAX_RATIO`]).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -113,6 +118,22 @@ const PEER_BENCH_COMMANDS: &[&[&str]] = &[
     &["bench", "-p", "rakt-benches", "--bench", "peers_memory"],
 ];
 
+/// The remoting benchmark, run after the peers: two nodes on loopback beside a bare tonic
+/// baseline; it writes its own JSON.
+const REMOTE_BENCH_COMMAND: &[&str] = &["bench", "-p", "rakt-benches", "--bench", "remote"];
+
+/// Remote tells per second that Rakt must reach, whatever the baseline.
+const REMOTE_TELL_MIN_PER_SECOND: f64 = 1_000_000.0;
+
+/// The least share of the bare stream's tell throughput that Rakt must reach.
+const REMOTE_TELL_MIN_RATIO: f64 = 0.7;
+
+/// The most a remote ask's median round trip may take, as a multiple of a bare unary call's.
+const REMOTE_ASK_P50_MAX_RATIO: f64 = 1.2;
+
+/// The sender–receiver pairs the remoting bench measures with.
+const REMOTE_PAIRS: [u32; 2] = [1, 8];
+
 const DOC: &str = "docs/benchmarks.md";
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
@@ -158,6 +179,16 @@ struct PeerMemory {
     bytes_per_actor: [f64; PEER_FRAMEWORKS.len()],
 }
 
+/// What the `remote` bench writes: tells per second and ask percentiles in microseconds, for
+/// Rakt and the bare baseline, per number of pairs in [`REMOTE_PAIRS`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RemoteResults {
+    /// `(rakt, baseline)` messages per second.
+    tells: [(f64, f64); REMOTE_PAIRS.len()],
+    /// `(rakt, baseline)` microseconds, p50 then p99.
+    asks: [[(f64, f64); 2]; REMOTE_PAIRS.len()],
+}
+
 /// Where and how the numbers were measured.
 #[derive(Debug)]
 struct Setting {
@@ -170,7 +201,11 @@ pub(crate) fn run() -> Result<()> {
     let root = shell::workspace_root();
     let target = shell::target_dir()?;
     println!("target dir: {}", target.display());
-    for args in BENCH_COMMANDS.iter().chain(PEER_BENCH_COMMANDS) {
+    for args in BENCH_COMMANDS
+        .iter()
+        .chain(PEER_BENCH_COMMANDS)
+        .chain(std::iter::once(&REMOTE_BENCH_COMMAND))
+    {
         let mut command = shell::cargo(&root, *args);
         // The memory benches find their output folder through this variable too.
         command.env("CARGO_TARGET_DIR", &target);
@@ -187,6 +222,7 @@ pub(crate) fn run() -> Result<()> {
         .map(|workload| read_peer_timing(&target, *workload))
         .collect::<Result<Vec<_>>>()?;
     let peer_memory = read_peer_memory(&target.join("rakt-bench/peers_memory.json"))?;
+    let remote = read_remote(&target.join("rakt-bench/remote.json"))?;
     let mut rustc = Command::new("rustc");
     rustc.arg("-V").current_dir(&root);
     let setting = Setting {
@@ -195,8 +231,11 @@ pub(crate) fn run() -> Result<()> {
         cores: std::thread::available_parallelism()?.get(),
     };
     let table = stack(
-        &render(&timings, memory, &setting),
-        &render_peers(&peer_timings, peer_memory),
+        &stack(
+            &render(&timings, memory, &setting),
+            &render_peers(&peer_timings, peer_memory),
+        ),
+        &render_remote(&remote),
     );
 
     let path = root.join(DOC);
@@ -277,6 +316,32 @@ fn read_peer_memory(path: &Path) -> Result<PeerMemory> {
             .ok_or_else(|| format!("{}: no number at {key}", path.display()))?;
     }
     Ok(PeerMemory { bytes_per_actor })
+}
+
+fn read_remote(path: &Path) -> Result<RemoteResults> {
+    let json = read_json(path)?;
+    let number = |key: String| {
+        json.get(&key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("{}: no number at {key}", path.display()))
+    };
+    let mut results = RemoteResults {
+        tells: [(0.0, 0.0); REMOTE_PAIRS.len()],
+        asks: [[(0.0, 0.0); 2]; REMOTE_PAIRS.len()],
+    };
+    for (index, pairs) in REMOTE_PAIRS.iter().enumerate() {
+        results.tells[index] = (
+            number(format!("tell_{pairs}_rakt"))?,
+            number(format!("tell_{pairs}_baseline"))?,
+        );
+        for (slot, percentile) in ["p50", "p99"].iter().enumerate() {
+            results.asks[index][slot] = (
+                number(format!("ask_{pairs}_{percentile}_rakt"))?,
+                number(format!("ask_{pairs}_{percentile}_baseline"))?,
+            );
+        }
+    }
+    Ok(results)
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -376,6 +441,72 @@ fn render_peers(timings: &[PeerTiming], memory: PeerMemory) -> String {
         groups.join(" and "),
         commands.join(" and "),
     );
+    out
+}
+
+/// The markdown of the remoting table, which goes below the peers table.
+fn render_remote(results: &RemoteResults) -> String {
+    let mut out = String::from(
+        "**Remoting, same run**\n\n\
+         | workload | rakt | bare tonic | ratio | target | met |\n\
+         | --- | ---: | ---: | ---: | ---: | :---: |\n",
+    );
+    for (index, pairs) in REMOTE_PAIRS.iter().enumerate() {
+        let (rakt, baseline) = results.tells[index];
+        let ratio = rakt / baseline;
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "| remote tell, {pairs} pair(s) | {} msg/s | {} msg/s | {ratio:.2} | ≥ {} msg/s and ≥ {REMOTE_TELL_MIN_RATIO:.2} | {} |",
+            thousands(rakt),
+            thousands(baseline),
+            thousands(REMOTE_TELL_MIN_PER_SECOND),
+            met(rakt >= REMOTE_TELL_MIN_PER_SECOND && ratio >= REMOTE_TELL_MIN_RATIO),
+        );
+    }
+    for (index, pairs) in REMOTE_PAIRS.iter().enumerate() {
+        for (slot, percentile) in ["p50", "p99"].iter().enumerate() {
+            let (rakt, baseline) = results.asks[index][slot];
+            let ratio = rakt / baseline;
+            let (target, ok) = if slot == 0 {
+                (
+                    format!("≤ {REMOTE_ASK_P50_MAX_RATIO:.2}"),
+                    met(ratio <= REMOTE_ASK_P50_MAX_RATIO),
+                )
+            } else {
+                ("–".to_owned(), "–")
+            };
+            let _ = writeln!(
+                out,
+                "| remote ask {percentile}, {pairs} pair(s) | {} | {} | {ratio:.2} | {target} | {ok} |",
+                duration(rakt * 1e3),
+                duration(baseline * 1e3),
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "\nTwo nodes in one process on loopback, on one two-worker tokio runtime; the baseline is a \
+         bare tonic server of the same `RemoteService` with no actors behind it, sent the same \
+         envelopes (256 to a frame on one `Exchange` stream per pair) or the same unary `Ask`. \
+         Tell throughput is the median of five rounds of 200,000 messages, higher is better \
+         (ratio rakt ÷ baseline); ask percentiles are over 5,000 sequential asks per pair, lower \
+         is better. Same machine and toolchain as above; `cargo xtask bench` also runs `cargo {}`.\n",
+        REMOTE_BENCH_COMMAND.join(" "),
+    );
+    out
+}
+
+/// A number rounded to a whole, with thousands separated by commas.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
     out
 }
 
@@ -525,6 +656,52 @@ Command: `cargo xtask bench`, which runs `cargo bench -p rakt-benches --bench ru
         timings[1].baseline_ns = 10.0e6;
         let table = render(&timings, memory, &setting);
         assert!(table.contains("| `ask_100k` | 12.5 ms | 10.0 ms | 1.25 | ≤ 1.25 | yes |"));
+    }
+
+    #[test]
+    fn the_remote_table_checks_throughput_and_median_latency() {
+        let results = RemoteResults {
+            tells: [(1_200_000.0, 1_500_000.0), (900_000.0, 2_000_000.0)],
+            asks: [
+                [(60.0, 55.0), (300.0, 100.0)],
+                [(150.0, 100.0), (900.0, 400.0)],
+            ],
+        };
+        let table = render_remote(&results);
+        assert!(
+            table.contains("| remote tell, 1 pair(s) | 1,200,000 msg/s | 1,500,000 msg/s | 0.80 |"),
+            "{table}"
+        );
+        assert!(table.contains("≥ 0.70 | yes |"), "{table}");
+        assert!(
+            table.contains("| remote tell, 8 pair(s) | 900,000 msg/s | 2,000,000 msg/s | 0.45 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| remote ask p50, 1 pair(s) | 60.0 µs | 55.0 µs | 1.09 | ≤ 1.20 | yes |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| remote ask p50, 8 pair(s) | 150 µs | 100 µs | 1.50 | ≤ 1.20 | **no** |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| remote ask p99, 8 pair(s) | 900 µs | 400 µs | 2.25 | – | – |"),
+            "{table}"
+        );
+        assert_eq!(table.matches("**no**").count(), 2, "{table}");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_000.0), "1,000");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
     }
 
     #[test]
