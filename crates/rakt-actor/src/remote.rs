@@ -190,6 +190,19 @@ impl Outbound {
         self.reply.as_ref().is_some_and(|r| !r.reply.is_closed())
     }
 
+    /// Whether this is an ask whose asker already gave up (timed out, or dropped its future):
+    /// a transport need not send it, as a local mailbox skips such a question.
+    ///
+    /// ```
+    /// use rakt_actor::remote::Outbound;
+    /// use rakt_proto::v1::StatusFailure;
+    ///
+    /// assert!(!Outbound::tell(StatusFailure::default()).is_abandoned(), "a tell has no asker");
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| r.reply.is_closed())
+    }
+
     /// How long the asker still waits, for an ask: measured now, so a message that waited in
     /// a transport's queue carries only the time its asker has left.
     pub fn timeout(&self) -> Option<Duration> {

@@ -36,9 +36,20 @@ enum Command {
     Terminated { watcher: String, target: ActorRef },
 }
 
-/// What one frame carried: each message with its receiver, kept until the frame is
-/// acknowledged.
-type Carried = Vec<(Pid, Outbound)>;
+/// What one frame carried, kept until the frame is acknowledged: each message with its
+/// receiver, and the notices that actors of this node stopped.
+#[derive(Default)]
+struct Carried {
+    messages: Vec<(Pid, Outbound)>,
+    terminations: Vec<(String, ActorRef)>,
+}
+
+/// The most notices of stopped actors a link holds for a peer it cannot reach; beyond it, the
+/// oldest are dropped with a warning.
+const MAX_HELD_TERMINATIONS: usize = 65_536;
+
+/// How often a link forgets asks whose askers gave up without a reply.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// An ask sent on the link, waiting for its reply.
 struct Pending {
@@ -54,6 +65,10 @@ struct State {
     pending: Mutex<HashMap<u64, Pending>>,
     /// Frames sent and not yet acknowledged, oldest first, with what they carried.
     unacked: Mutex<VecDeque<(u64, Carried)>>,
+    /// Notices that actors of this node stopped, for watchers on the peer, which could not be
+    /// sent: sent again once the link is up, so a watcher learns of the stop even after a
+    /// broken connection. `(watcher name, stopped actor)`.
+    held: Mutex<VecDeque<(String, ActorRef)>>,
     /// Local watchers of the peer's actors, by the watched actor's name.
     watched: Mutex<HashMap<String, Vec<(Pid, Pid)>>>,
     /// Until when sends fail at once, after a failed connection; and why.
@@ -115,6 +130,7 @@ impl Link {
         let state = Arc::new(State {
             pending: Mutex::new(HashMap::new()),
             unacked: Mutex::new(VecDeque::new()),
+            held: Mutex::new(VecDeque::new()),
             watched: Mutex::new(HashMap::new()),
             down: Mutex::new(None),
             is_down: AtomicBool::new(false),
@@ -226,12 +242,15 @@ impl Link {
     fn fail_all(&self, reason: &str) {
         let unacked: Vec<_> = self.state.unacked.lock().drain(..).collect();
         for (_, carried) in unacked {
-            for (target, outbound) in carried {
+            for (target, outbound) in carried.messages {
                 let _ = outbound.undeliverable(
                     &target,
                     DeadLetterReason::Unreachable,
                     self.unreachable(reason),
                 );
+            }
+            for (watcher, target) in carried.terminations {
+                self.hold(watcher, target);
             }
         }
         let pending: Vec<_> = self.state.pending.lock().drain().collect();
@@ -301,7 +320,7 @@ impl Link {
             sequence,
             ..ExchangeFrame::default()
         };
-        let mut carried = Vec::new();
+        let mut carried = Carried::default();
         let mut bytes = 0_usize;
         let mut rest = Vec::new();
         for command in batch.drain(..) {
@@ -311,6 +330,11 @@ impl Link {
             }
             match command {
                 Command::Send(target, mut outbound) => {
+                    if outbound.is_abandoned() {
+                        // The asker gave up before the question left: as for a local ask,
+                        // an abandoned question is not handled.
+                        continue;
+                    }
                     let payload = outbound.message().encode_to_vec();
                     let type_name = outbound.message().full_name();
                     if payload.len() > limit {
@@ -363,7 +387,7 @@ impl Link {
                         #[cfg(not(feature = "opentelemetry"))]
                         trace_context: std::collections::HashMap::new(),
                     });
-                    carried.push((target, outbound));
+                    carried.messages.push((target, outbound));
                 }
                 Command::Watch {
                     target,
@@ -375,6 +399,7 @@ impl Link {
                     watch: on,
                 }),
                 Command::Terminated { watcher, target } => {
+                    carried.terminations.push((watcher.clone(), target.clone()));
                     frame.terminations.push(Termination {
                         target: Some(target),
                         watcher,
@@ -406,8 +431,10 @@ impl Link {
                     self.forget_watch(&target, &watcher);
                     watcher.notify_terminated(&target, Some(why));
                 }
+                // Kept for when the peer can hear again.
+                Command::Terminated { watcher, target } => self.hold(watcher, target),
                 // Nothing to tell a peer that cannot hear.
-                Command::Watch { .. } | Command::Terminated { .. } => {}
+                Command::Watch { .. } => {}
             }
         }
     }
@@ -430,6 +457,48 @@ impl Link {
             .map_err(|error| Box::new(error.0))
     }
 
+    /// Keeps a notice that an actor stopped, to send once the peer is reachable again.
+    fn hold(&self, watcher: String, target: ActorRef) {
+        let mut held = self.state.held.lock();
+        if held.len() >= MAX_HELD_TERMINATIONS {
+            held.pop_front();
+            tracing::warn!(peer = %self.peer, "too many stop notices held for an unreachable peer; dropped the oldest");
+        }
+        held.push_back((watcher, target));
+    }
+
+    /// When the link should try the peer again by itself: once its backoff ends, while it
+    /// holds notices to send; `None` while it holds none.
+    fn retry_at(&self) -> Option<Instant> {
+        if self.state.held.lock().is_empty() {
+            return None;
+        }
+        let down = self.state.down.lock();
+        Some(down.as_ref().map_or_else(Instant::now, |(until, _)| *until))
+    }
+
+    /// Moves the held notices to the front of `batch`, to go out first.
+    fn release_held(&self, batch: &mut Vec<Command>) {
+        let held: Vec<Command> = self
+            .state
+            .held
+            .lock()
+            .drain(..)
+            .map(|(watcher, target)| Command::Terminated { watcher, target })
+            .collect();
+        if !held.is_empty() {
+            batch.splice(0..0, held);
+        }
+    }
+
+    /// Forgets asks whose askers gave up: their replies, if any come, have no one to go to.
+    fn sweep(&self) {
+        self.state
+            .pending
+            .lock()
+            .retain(|_, pending| !pending.reply.is_closed());
+    }
+
     fn set_down(&self, down: Option<(Instant, String)>) {
         let mut slot = self.state.down.lock();
         self.state.is_down.store(down.is_some(), Ordering::Release);
@@ -441,10 +510,15 @@ impl Link {
         if !self.state.is_down.load(Ordering::Acquire) {
             return None;
         }
-        let down = self.state.down.lock();
+        let mut down = self.state.down.lock();
         match &*down {
             Some((until, reason)) if Instant::now() < *until => Some(reason.clone()),
-            _ => None,
+            _ => {
+                // The backoff is over: sends skip this lock again until the next failure.
+                *down = None;
+                self.state.is_down.store(false, Ordering::Release);
+                None
+            }
         }
     }
 }
@@ -592,20 +666,31 @@ impl Writer {
         let mut batch = Vec::with_capacity(config.max_batch);
         let mut backoff = config.reconnect_backoff_min;
         loop {
-            let received = tokio::select! {
-                received = self.queue.recv_many(&mut batch, config.max_batch) => received,
-                _ = self.shutdown.changed() => 0,
+            let retry_at = self.link.retry_at();
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
             };
-            if received == 0 || *self.shutdown.borrow() {
+            let woken = tokio::select! {
+                received = self.queue.recv_many(&mut batch, config.max_batch) => received > 0,
+                // Held notices of stopped actors: try the peer again without waiting for a send.
+                () = retry => true,
+                _ = self.shutdown.changed() => false,
+            };
+            if !woken || *self.shutdown.borrow() {
                 break;
             }
             if let Some(reason) = self.link.down_reason() {
                 self.link.refuse(&mut batch, &reason);
                 continue;
             }
+            let opened_at = Instant::now();
             let (end, opened) = self.session(&mut batch).await;
-            if opened {
-                // The peer answered: the next failure starts the backoff afresh.
+            if opened && opened_at.elapsed() >= config.reconnect_backoff_max {
+                // The peer held up a while: the next failure starts the backoff afresh. A
+                // peer that answers and drops at once keeps backing off.
                 backoff = config.reconnect_backoff_min;
             }
             match end {
@@ -654,7 +739,10 @@ impl Writer {
         };
         *opened = true;
         self.link.set_down(None);
+        self.link.release_held(batch);
         let mut sequence = 0_u64;
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Waiting for room to send never stops the replies being read: a peer that waits
             // for this node to read before it reads would otherwise wait forever.
@@ -683,6 +771,7 @@ impl Writer {
                     Some(Err(status)) => return End::Broken(status.message().to_owned()),
                     None => return End::Broken("the peer closed the stream".into()),
                 },
+                _ = sweep.tick() => self.link.sweep(),
                 _ = self.shutdown.changed() => return End::Shutdown,
             }
         }

@@ -463,3 +463,76 @@ async fn frames_stay_within_the_size_limit_and_oversized_messages_are_refused() 
     a.stop().await;
     b.stop().await;
 }
+
+/// Forwards every connection to `listener` on to `target`, both ways.
+async fn forward(listener: tokio::net::TcpListener, target: std::net::SocketAddr) {
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_notice_waits_for_a_watcher_node_that_cannot_be_reached_yet() {
+    // Node a listens on 127.0.0.1 but tells its peers it is at 127.0.0.2, where nothing
+    // listens yet: a reaches b, b cannot reach a.
+    let a_system = ActorSystem::builder("a")
+        .log_dead_letters(false)
+        .build()
+        .expect("system");
+    let a_remoting = Remoting::builder(&a_system)
+        .advertise_host("127.0.0.2")
+        .start()
+        .await
+        .expect("remoting");
+    let b = Node::start("b").await;
+    b.echo("doomed").await;
+    let doomed = a_remoting
+        .lookup(&b.remoting.address_of("doomed"))
+        .await
+        .expect("reachable")
+        .expect("exists");
+    let (terminated, mut gone) = mpsc::unbounded_channel();
+    let watcher = a_system
+        .spawn_fn("watcher", move |ctx: &mut Context<'_, _>| {
+            if let Some(t) = ctx.take_message::<Terminated>() {
+                let _ = terminated.send(t.reason);
+            }
+            Ok(())
+        })
+        .await
+        .expect("spawns");
+    watcher.watch(&doomed);
+    // The watch travels on the same stream as this ask, so it is in place once it returns.
+    let _: Text = doomed.ask(text("sync")).await.expect("a reply");
+
+    // b cannot tell a yet: the notice waits.
+    b.system
+        .local_actor("doomed")
+        .expect("alive")
+        .stop()
+        .await
+        .expect("stops");
+    let early = tokio::time::timeout(Duration::from_millis(300), gone.recv()).await;
+    assert!(early.is_err(), "nothing can reach a yet: {early:?}");
+
+    // Once a can be reached where it said, the notice arrives without any other traffic.
+    let port = a_remoting.local_addr().port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.2", port))
+        .await
+        .expect("binds the advertised address");
+    let forwarding = tokio::spawn(forward(listener, a_remoting.local_addr()));
+    let reason = tokio::time::timeout(Duration::from_secs(15), gone.recv())
+        .await
+        .expect("the notice arrives after b's backoff")
+        .expect("open");
+    assert_eq!(reason, "", "an ordinary stop, reported late");
+
+    forwarding.abort();
+    a_remoting.shutdown().await;
+    a_system.stop().await.expect("stops");
+    b.stop().await;
+}
