@@ -373,6 +373,15 @@ pub enum SendError {
         /// Why.
         reason: String,
     },
+    /// The link to the receiver's node holds as many messages as it may: the network or the
+    /// peer is slower than the senders. Sending again later may succeed.
+    #[error("the link to node {node} holds {queued} messages already")]
+    Overloaded {
+        /// The node, as `host:port`.
+        node: String,
+        /// How many messages the link holds.
+        queued: usize,
+    },
 }
 
 /// Why an ask got no reply.

@@ -50,6 +50,9 @@ pub enum DeadLetterReason {
     Unreachable,
     /// The receiver's node refused it: an unknown type, too large, or a malformed frame.
     Refused,
+    /// The link to the receiver's node already held as many messages as it may: the network
+    /// or the peer is slower than the senders.
+    Overloaded,
 }
 
 impl DeadLetterReason {
@@ -70,6 +73,7 @@ impl DeadLetterReason {
             Self::NoRoutee => "no routee for the message",
             Self::Unreachable => "node unreachable",
             Self::Refused => "refused by the receiver's node",
+            Self::Overloaded => "the link to the receiver's node is full",
         }
     }
 }

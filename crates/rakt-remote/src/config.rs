@@ -73,6 +73,11 @@ pub struct RemoteConfig {
     pub max_batch: usize,
     /// Frames queued for one stream before the link waits for the network. Default 16.
     pub frames_in_flight: usize,
+    /// The most messages a link to one peer holds before they leave: beyond it, sends to that
+    /// peer fail with [`SendError::Overloaded`](rakt_actor::SendError::Overloaded) and become
+    /// dead letters, so a slow peer or network cannot make this node's memory grow without
+    /// bound. Default 1,048,576.
+    pub max_queued: usize,
     /// How the node compresses what it sends. Default none. Every node accepts gzip and zstd
     /// whatever it sends, and answers a peer compressed only when the peer accepts it.
     pub compression: Compression,
@@ -103,6 +108,7 @@ impl Default for RemoteConfig {
             reconnect_backoff_max: Duration::from_secs(10),
             max_batch: 256,
             frames_in_flight: 16,
+            max_queued: 1 << 20,
             max_peers: 4096,
             compression: Compression::None,
             tls: None,
@@ -128,6 +134,9 @@ impl RemoteConfig {
             if value == 0 || value > MAX_QUEUE_SETTING {
                 return invalid(field, "must be between 1 and 65536");
             }
+        }
+        if self.max_queued == 0 {
+            return invalid("max_queued", "must be greater than zero");
         }
         if self.max_peers == 0 {
             return invalid("max_peers", "must be greater than zero");

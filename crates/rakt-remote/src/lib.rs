@@ -179,6 +179,13 @@ impl RemotingBuilder {
         self
     }
 
+    /// The most messages a link to one peer holds before they leave; see
+    /// [`RemoteConfig::max_queued`].
+    pub fn max_queued(mut self, messages: usize) -> Self {
+        self.config.max_queued = messages;
+        self
+    }
+
     /// How long opening a connection to a peer may take.
     pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.config.connect_timeout = timeout;

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -76,6 +76,8 @@ struct State {
     /// Whether `down` is set: lets every send skip its lock while the peer is up.
     is_down: AtomicBool,
     next_correlation: AtomicU64,
+    /// Commands pushed and not yet taken by the link's task.
+    queued: AtomicUsize,
 }
 
 /// The transport to one peer.
@@ -134,6 +136,7 @@ impl Link {
             watched: Mutex::new(HashMap::new()),
             down: Mutex::new(None),
             is_down: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
             next_correlation: AtomicU64::new(1),
         });
         let link = Arc::new(Self {
@@ -454,7 +457,15 @@ impl Link {
     fn push(&self, command: Command) -> Result<(), Box<Command>> {
         self.commands
             .send(command)
+            .map(|()| {
+                self.state.queued.fetch_add(1, Ordering::Relaxed);
+            })
             .map_err(|error| Box::new(error.0))
+    }
+
+    /// The link's task took `count` commands.
+    fn taken(&self, count: usize) {
+        self.state.queued.fetch_sub(count, Ordering::Relaxed);
     }
 
     /// Keeps a notice that an actor stopped, to send once the peer is reachable again.
@@ -588,6 +599,14 @@ impl Transport for Link {
             let error = self.unreachable(reason);
             return Err(outbound.undeliverable(to, DeadLetterReason::Unreachable, error));
         }
+        let queued = self.state.queued.load(Ordering::Relaxed);
+        if queued >= self.node.config().max_queued {
+            let error = SendError::Overloaded {
+                node: self.peer.clone(),
+                queued,
+            };
+            return Err(outbound.undeliverable(to, DeadLetterReason::Overloaded, error));
+        }
         match self
             .push(Command::Send(to.clone(), outbound))
             .map_err(|command| *command)
@@ -674,7 +693,10 @@ impl Writer {
                 }
             };
             let woken = tokio::select! {
-                received = self.queue.recv_many(&mut batch, config.max_batch) => received > 0,
+                received = self.queue.recv_many(&mut batch, config.max_batch) => {
+                    self.link.taken(received);
+                    received > 0
+                }
                 // Held notices of stopped actors: try the peer again without waiting for a send.
                 () = retry => true,
                 _ = self.shutdown.changed() => false,
@@ -762,6 +784,7 @@ impl Writer {
                     permit.send(frame);
                 }
                 received = self.queue.recv_many(batch, config.max_batch), if batch.is_empty() => {
+                    self.link.taken(received);
                     if received == 0 {
                         return End::Shutdown;
                     }

@@ -424,3 +424,63 @@ async fn a_peer_that_never_answers_fails_requests_within_the_request_timeout() {
     system.stop().await.expect("stops");
     accepting.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_holds_at_most_max_queued_messages_for_a_slow_peer() {
+    // Accepts connections and never speaks HTTP/2: the link's task waits on it, and messages
+    // pile up behind.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let port = silent.local_addr().expect("address").port();
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let system = system("hasty");
+    let mut events = system.subscribe();
+    let remoting = Remoting::builder(&system)
+        .max_queued(4)
+        .connect_timeout(Duration::from_secs(3))
+        .start()
+        .await
+        .expect("remoting");
+    let address = rakt_actor::Address::remote("silent", "127.0.0.1", port, "sink");
+    let sink = remoting.actor(&address).expect("a remote Pid");
+    let mut overloaded = 0;
+    for n in 0..20 {
+        match sink
+            .tell(Text {
+                error: n.to_string(),
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(SendError::Overloaded { queued, .. }) => {
+                assert!(queued >= 4, "{queued}");
+                overloaded += 1;
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        overloaded >= 15,
+        "at most 4 queued and 1 taken: {overloaded} refused"
+    );
+    // Each refusal is a dead letter that says why.
+    let mut seen = 0;
+    while seen < overloaded {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("an event in time");
+        if let Some(rakt_actor::Event::DeadLetter(letter)) = event {
+            assert_eq!(letter.reason(), rakt_actor::DeadLetterReason::Overloaded);
+            seen += 1;
+        }
+    }
+    remoting.shutdown().await;
+    system.stop().await.expect("stops");
+    accepting.abort();
+}
