@@ -175,6 +175,13 @@ fn generate(fds: FileDescriptorSet, out_dir: &Path) -> Result<()> {
         .out_dir(out_dir)
         // Messages implement `prost::Name`, so they can travel inside `Any` envelopes.
         .enable_type_names()
+        // Payloads that remoting carries by the thousand: as `Bytes`, a decoded frame lends
+        // each envelope a slice of itself instead of a copy, and a link encodes many messages
+        // into one buffer.
+        .bytes([
+            ".rakt.v1.RemoteEnvelope.payload",
+            ".rakt.v1.TypedPayload.payload",
+        ])
         .compile_fds(fds)?;
     Ok(())
 }

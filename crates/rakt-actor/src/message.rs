@@ -61,6 +61,9 @@ pub trait AnyMessage: Send + Sync + fmt::Debug + 'static {
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     /// Encodes the message in protobuf wire format.
     fn encode_to_vec(&self) -> Vec<u8>;
+    /// Appends the message in protobuf wire format to `buffer`, which grows as needed: a
+    /// transport encodes many messages into one buffer and hands out slices of it.
+    fn encode_into(&self, buffer: &mut prost::bytes::BytesMut);
     /// A boxed copy of the message.
     fn clone_box(&self) -> Box<dyn AnyMessage>;
 }
@@ -80,6 +83,12 @@ impl<T: Message> AnyMessage for T {
 
     fn encode_to_vec(&self) -> Vec<u8> {
         prost::Message::encode_to_vec(self)
+    }
+
+    fn encode_into(&self, buffer: &mut prost::bytes::BytesMut) {
+        buffer.reserve(prost::Message::encoded_len(self));
+        // Cannot fail: the buffer has room for the whole message.
+        let _ = prost::Message::encode(self, buffer);
     }
 
     fn clone_box(&self) -> Box<dyn AnyMessage> {

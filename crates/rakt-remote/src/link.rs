@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parking_lot::Mutex;
+use prost::bytes::BytesMut;
 use rakt_actor::remote::{Control, ControlFuture, Outbound, RemoteReply, Transport};
 use rakt_actor::{AskError, DeadLetterReason, Pid, SendError, StopError};
 use rakt_proto::v1::{
@@ -42,6 +43,48 @@ enum Command {
 struct Carried {
     messages: Vec<(Pid, Outbound)>,
     terminations: Vec<(String, ActorRef)>,
+}
+
+/// The buffer a link encodes messages into, many to one allocation; each envelope's payload
+/// is a slice of it.
+const ENCODE_CHUNK: usize = 64 * 1024;
+
+/// Below this much room left, a link starts a fresh buffer rather than grow the shared one.
+const ENCODE_SLACK: usize = 1024;
+
+/// The names a frame's envelopes refer to by index, each named once.
+#[derive(Default)]
+struct FrameNames {
+    names: Vec<String>,
+    /// The index of each name given so far.
+    indexes: HashMap<String, u32>,
+    /// The index of each message type's name, by type: most frames carry one or two types,
+    /// so a short list beats hashing.
+    types: Vec<(std::any::TypeId, u32)>,
+}
+
+impl FrameNames {
+    /// The reference (index plus one) of `name`, added on first use.
+    fn name(&mut self, name: &str) -> u32 {
+        if let Some(index) = self.indexes.get(name) {
+            return *index;
+        }
+        self.names.push(name.to_owned());
+        let index = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.indexes.insert(name.to_owned(), index);
+        index
+    }
+
+    /// The reference of the full protobuf name of `message`'s type.
+    fn type_of(&mut self, message: &dyn rakt_actor::AnyMessage) -> u32 {
+        let type_id = message.as_any().type_id();
+        if let Some((_, index)) = self.types.iter().find(|(id, _)| *id == type_id) {
+            return *index;
+        }
+        let index = self.name(&message.full_name());
+        self.types.push((type_id, index));
+        index
+    }
 }
 
 /// The most notices of stopped actors a link holds for a peer it cannot reach; beyond it, the
@@ -324,6 +367,8 @@ impl Link {
             ..ExchangeFrame::default()
         };
         let mut carried = Carried::default();
+        let mut names = FrameNames::default();
+        let mut buffer = BytesMut::new();
         let mut bytes = 0_usize;
         let mut rest = Vec::new();
         for command in batch.drain(..) {
@@ -338,11 +383,15 @@ impl Link {
                         // an abandoned question is not handled.
                         continue;
                     }
-                    let payload = outbound.message().encode_to_vec();
-                    let type_name = outbound.message().full_name();
+                    if buffer.capacity() - buffer.len() < ENCODE_SLACK {
+                        buffer = BytesMut::with_capacity(ENCODE_CHUNK);
+                    }
+                    outbound.message().encode_into(&mut buffer);
+                    let payload = buffer.split().freeze();
                     if payload.len() > limit {
                         let reason = format!(
-                            "a {type_name} of {} bytes is over the limit of {limit} bytes",
+                            "a {} of {} bytes is over the limit of {limit} bytes",
+                            outbound.message().full_name(),
                             payload.len()
                         );
                         let error = SendError::Refused {
@@ -379,12 +428,14 @@ impl Link {
                         );
                     }
                     frame.envelopes.push(RemoteEnvelope {
-                        receiver: target.name().to_owned(),
+                        receiver_ref: names.name(target.name()),
+                        type_ref: names.type_of(outbound.message()),
                         sender: outbound.sender().map(wire::actor_ref),
-                        type_name,
                         payload,
                         correlation_id,
                         timeout_ms,
+                        receiver: String::new(),
+                        type_name: String::new(),
                         #[cfg(feature = "opentelemetry")]
                         trace_context: crate::trace::inject(outbound.span()),
                         #[cfg(not(feature = "opentelemetry"))]
@@ -411,6 +462,7 @@ impl Link {
             }
         }
         *batch = rest;
+        frame.names = names.names;
         (frame, carried)
     }
 

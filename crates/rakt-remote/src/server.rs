@@ -107,6 +107,7 @@ impl Server {
     fn open(
         &self,
         envelope: RemoteEnvelope,
+        names: &[String],
         senders: &mut HashMap<String, Pid>,
     ) -> Result<Inbound, rakt_proto::v1::RemoteError> {
         let system = self.node.system();
@@ -114,11 +115,21 @@ impl Server {
             .sender
             .as_ref()
             .and_then(|sender| self.sender(sender, senders));
-        let message = match self
-            .node
-            .registry()
-            .decode(&envelope.type_name, &envelope.payload)
-        {
+        let (Some(receiver), Some(type_name)) = (
+            named(&envelope.receiver, envelope.receiver_ref, names),
+            named(&envelope.type_name, envelope.type_ref, names),
+        ) else {
+            let detail = format!(
+                "the envelope refers to names {} and {} of a frame of {} names",
+                envelope.receiver_ref,
+                envelope.type_ref,
+                names.len()
+            );
+            let raw = prost_types_any("", &envelope.payload);
+            system.report_dead_letter("", raw, sender.as_ref(), DeadLetterReason::Refused);
+            return Err(wire::refusal(Code::Malformed, "", detail));
+        };
+        let message = match self.node.registry().decode(type_name, &envelope.payload) {
             Ok(message) => message,
             Err(error) => {
                 let (code, reason) = match &error {
@@ -128,17 +139,17 @@ impl Server {
                     other => (Code::Malformed, other.to_string()),
                 };
                 // Kept as it came, so the dead letter shows what arrived.
-                let raw = prost_types_any(&envelope.type_name, envelope.payload);
+                let raw = prost_types_any(type_name, &envelope.payload);
                 system.report_dead_letter(
-                    &envelope.receiver,
+                    receiver,
                     raw,
                     sender.as_ref(),
                     DeadLetterReason::Refused,
                 );
-                return Err(wire::refusal(code, &envelope.receiver, reason));
+                return Err(wire::refusal(code, receiver, reason));
             }
         };
-        match system.local_actor(&envelope.receiver) {
+        match system.local_actor(receiver) {
             Some(receiver) => Ok(Inbound {
                 receiver,
                 message,
@@ -148,12 +159,12 @@ impl Server {
             }),
             None => {
                 system.report_dead_letter(
-                    &envelope.receiver,
+                    receiver,
                     message,
                     sender.as_ref(),
                     DeadLetterReason::UnknownActor,
                 );
-                Err(wire::refusal(Code::NotFound, &envelope.receiver, ""))
+                Err(wire::refusal(Code::NotFound, receiver, ""))
             }
         }
     }
@@ -178,12 +189,13 @@ impl Server {
     async fn deliver(
         &self,
         envelope: RemoteEnvelope,
+        names: &[String],
         senders: &mut HashMap<String, Pid>,
     ) -> Option<AskInFlight> {
         if envelope.correlation_id != 0 {
-            return Some(self.start_ask(envelope, senders));
+            return Some(self.start_ask(envelope, names, senders));
         }
-        if let Ok(inbound) = self.open(envelope, senders) {
+        if let Ok(inbound) = self.open(envelope, names, senders) {
             // An undeliverable tell is already a dead letter on this node.
             let _ = inbound.tell().await;
         }
@@ -195,11 +207,12 @@ impl Server {
     fn start_ask(
         &self,
         envelope: RemoteEnvelope,
+        names: &[String],
         senders: &mut HashMap<String, Pid>,
     ) -> AskInFlight {
         let correlation_id = envelope.correlation_id;
         let timeout_ms = envelope.timeout_ms;
-        let inbound = match self.open(envelope, senders) {
+        let inbound = match self.open(envelope, names, senders) {
             Ok(inbound) => inbound,
             Err(error) => {
                 return Box::pin(std::future::ready(RemoteReply {
@@ -290,7 +303,7 @@ async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64, limit: usiz
             } else {
                 remote_reply::Outcome::Message(TypedPayload {
                     type_name: reply.full_name(),
-                    payload,
+                    payload: payload.into(),
                 })
             }
         }
@@ -302,11 +315,21 @@ async fn ask(inbound: Inbound, correlation_id: u64, timeout_ms: u64, limit: usiz
     }
 }
 
+/// The name an envelope gives in `field`, or refers to by `reference` (index plus one) among
+/// its frame's `names`; `None` for a reference past them.
+fn named<'a>(field: &'a str, reference: u32, names: &'a [String]) -> Option<&'a str> {
+    if reference == 0 {
+        return Some(field);
+    }
+    let index = usize::try_from(reference - 1).ok()?;
+    names.get(index).map(String::as_str)
+}
+
 /// An undecodable message, kept as `google.protobuf.Any` for its dead letter.
-fn prost_types_any(type_name: &str, payload: Vec<u8>) -> Box<dyn AnyMessage> {
+fn prost_types_any(type_name: &str, payload: &[u8]) -> Box<dyn AnyMessage> {
     Box::new(prost_types::Any {
         type_url: format!("type.googleapis.com/{type_name}"),
-        value: payload,
+        value: payload.to_vec(),
     })
 }
 
@@ -336,7 +359,7 @@ impl RemoteService for Server {
         let mut senders = HashMap::new();
         let mut refused = Vec::new();
         for (index, envelope) in request.into_inner().envelopes.into_iter().enumerate() {
-            match self.open(envelope, &mut senders) {
+            match self.open(envelope, &[], &mut senders) {
                 Ok(inbound) => {
                     let receiver = inbound.receiver.clone();
                     if let Err(error) = inbound.tell().await {
@@ -374,7 +397,7 @@ impl RemoteService for Server {
                 continue;
             }
             envelope.correlation_id = correlation_id;
-            pending.push(self.start_ask(envelope, &mut senders));
+            pending.push(self.start_ask(envelope, &[], &mut senders));
         }
         let replies = futures_util::future::join_all(pending).await;
         Ok(Response::new(AskResponse { replies }))
@@ -495,8 +518,9 @@ impl Server {
                         }
                     };
                     self.watches(&mut frame, &mut senders);
+                    let names = std::mem::take(&mut frame.names);
                     for envelope in frame.envelopes.drain(..) {
-                        if let Some(reply) = self.deliver(envelope, &mut senders).await {
+                        if let Some(reply) = self.deliver(envelope, &names, &mut senders).await {
                             asks.push(reply);
                         }
                     }
@@ -555,9 +579,20 @@ mod tests {
             correlation_id: 1,
             outcome: Some(remote_reply::Outcome::Message(TypedPayload {
                 type_name: "t".into(),
-                payload: vec![0; bytes],
+                payload: vec![0; bytes].into(),
             })),
         }
+    }
+
+    #[test]
+    fn names_come_from_the_field_or_the_frame_and_bad_references_are_none() {
+        let names = vec!["echo".to_owned(), "rakt.v1.StatusFailure".to_owned()];
+        assert_eq!(named("inline", 0, &names), Some("inline"));
+        assert_eq!(named("", 1, &names), Some("echo"));
+        assert_eq!(named("ignored", 2, &names), Some("rakt.v1.StatusFailure"));
+        assert_eq!(named("", 3, &names), None);
+        assert_eq!(named("", u32::MAX, &names), None);
+        assert_eq!(named("", 1, &[]), None);
     }
 
     #[test]

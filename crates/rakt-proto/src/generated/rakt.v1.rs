@@ -132,8 +132,8 @@ pub struct RemoteEnvelope {
     #[prost(string, tag = "3")]
     pub type_name: ::prost::alloc::string::String,
     /// The message in protobuf wire format.
-    #[prost(bytes = "vec", tag = "4")]
-    pub payload: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub payload: ::prost::bytes::Bytes,
     /// Non-zero for an ask: the reply carries the same id back.
     #[prost(uint64, tag = "5")]
     pub correlation_id: u64,
@@ -147,6 +147,14 @@ pub struct RemoteEnvelope {
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
+    /// Within an `ExchangeFrame`: when non-zero, the receiver's name is the frame's
+    /// `names\[receiver_ref - 1\]` and `receiver` is empty.
+    #[prost(uint32, tag = "8")]
+    pub receiver_ref: u32,
+    /// Within an `ExchangeFrame`: when non-zero, the type name is the frame's
+    /// `names\[type_ref - 1\]` and `type_name` is empty.
+    #[prost(uint32, tag = "9")]
+    pub type_ref: u32,
 }
 impl ::prost::Name for RemoteEnvelope {
     const NAME: &'static str = "RemoteEnvelope";
@@ -300,8 +308,8 @@ impl ::prost::Name for RemoteReply {
 pub struct TypedPayload {
     #[prost(string, tag = "1")]
     pub type_name: ::prost::alloc::string::String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub payload: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub payload: ::prost::bytes::Bytes,
 }
 impl ::prost::Name for TypedPayload {
     const NAME: &'static str = "TypedPayload";
@@ -368,6 +376,10 @@ pub struct ExchangeFrame {
     pub watches: ::prost::alloc::vec::Vec<WatchChange>,
     #[prost(message, repeated, tag = "4")]
     pub terminations: ::prost::alloc::vec::Vec<Termination>,
+    /// The receivers' and types' names its envelopes refer to, each once: a frame of many
+    /// messages to few actors names each actor and type once.
+    #[prost(string, repeated, tag = "5")]
+    pub names: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 impl ::prost::Name for ExchangeFrame {
     const NAME: &'static str = "ExchangeFrame";
