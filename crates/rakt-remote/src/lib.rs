@@ -122,7 +122,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// ```
 /// use std::time::Duration;
 /// use rakt_actor::ActorSystem;
-/// use rakt_remote::Remoting;
+/// use rakt_remote::{Compression, Remoting};
 /// use rakt_proto::v1::StatusFailure;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -130,11 +130,17 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// let system = ActorSystem::builder("node").build()?;
 /// let remoting = Remoting::builder(&system)
 ///     .bind("127.0.0.1:0".parse()?)
+///     .advertise_host("localhost")
 ///     .register::<StatusFailure>()
+///     .max_message_size(4 * 1024 * 1024)
+///     .max_queued(100_000)
 ///     .connect_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(10))
+///     .compression(Compression::Zstd)
 ///     .start()
 ///     .await?;
 /// assert_ne!(remoting.local_addr().port(), 0);
+/// assert_eq!(remoting.address_of("cart").host(), Some("localhost"));
 /// remoting.shutdown().await;
 /// system.stop().await?;
 /// # Ok(())
