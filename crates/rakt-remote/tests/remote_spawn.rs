@@ -427,28 +427,35 @@ async fn a_peer_that_never_answers_fails_requests_within_the_request_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_holds_at_most_max_queued_messages_for_a_slow_peer() {
-    // Accepts connections and never speaks HTTP/2: the link's task waits on it, and messages
-    // pile up behind.
+    // Accepts connections and never speaks HTTP/2: once the link's task has connected, it
+    // waits there for the connect timeout, and messages pile up behind.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let port = silent.local_addr().expect("address").port();
+    let (connected, mut connection) = tokio::sync::mpsc::unbounded_channel();
     let accepting = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = silent.accept().await {
             held.push(socket);
+            let _ = connected.send(());
         }
     });
     let system = system("hasty");
     let mut events = system.subscribe();
     let remoting = Remoting::builder(&system)
         .max_queued(4)
-        .connect_timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(10))
         .start()
         .await
         .expect("remoting");
     let address = rakt_actor::Address::remote("silent", "127.0.0.1", port, "sink");
     let sink = remoting.actor(&address).expect("a remote Pid");
+    // The first message wakes the link's task, which takes it and connects.
+    sink.tell(Text::default()).await.expect("queued");
+    tokio::time::timeout(WAIT, connection.recv())
+        .await
+        .expect("the link connects in time");
     let mut overloaded = 0;
     for n in 0..20 {
         match sink
