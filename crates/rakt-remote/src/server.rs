@@ -17,7 +17,7 @@ use rakt_proto::v1::{
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, RemoteError};
 use crate::node::Node;
 use crate::proto::remote_service_server::RemoteService;
 use crate::wire;
@@ -104,6 +104,10 @@ type AskInFlight = Pin<Box<dyn Future<Output = RemoteReply> + Send>>;
 impl Server {
     /// Resolves an envelope's receiver, message and sender. A refusal is already counted as a
     /// dead letter.
+    ///
+    /// The checks run in this order: a sender that names no node, a payload over
+    /// `max_message_size` (both `INVALID_ARGUMENT`), a type this node does not know or a
+    /// payload that does not decode, and a receiver that does not exist.
     fn open(
         &self,
         envelope: RemoteEnvelope,
@@ -111,10 +115,16 @@ impl Server {
         senders: &mut HashMap<String, Pid>,
     ) -> Result<Inbound, rakt_proto::v1::RemoteError> {
         let system = self.node.system();
-        let sender = envelope
-            .sender
-            .as_ref()
-            .and_then(|sender| self.sender(sender, senders));
+        let sender = match &envelope.sender {
+            None => None,
+            Some(sender) => match self.sender(sender, senders) {
+                Ok(sender) => sender,
+                Err(reason) => {
+                    let detail = format!("the sender {:?} names no node: {reason}", sender.address);
+                    return Err(self.refuse(&envelope, names, None, Code::InvalidArgument, detail));
+                }
+            },
+        };
         let (Some(receiver), Some(type_name)) = (
             named(&envelope.receiver, envelope.receiver_ref, names),
             named(&envelope.type_name, envelope.type_ref, names),
@@ -125,10 +135,22 @@ impl Server {
                 envelope.type_ref,
                 names.len()
             );
-            let raw = prost_types_any("", &envelope.payload);
-            system.report_dead_letter("", raw, sender.as_ref(), DeadLetterReason::Refused);
-            return Err(wire::refusal(Code::Malformed, "", detail));
+            return Err(self.refuse(&envelope, names, sender.as_ref(), Code::Malformed, detail));
         };
+        let limit = self.node.config().max_message_size;
+        if envelope.payload.len() > limit {
+            let detail = format!(
+                "a {type_name} of {} bytes is over the limit of {limit} bytes",
+                envelope.payload.len()
+            );
+            return Err(self.refuse(
+                &envelope,
+                names,
+                sender.as_ref(),
+                Code::InvalidArgument,
+                detail,
+            ));
+        }
         let message = match self.node.registry().decode(type_name, &envelope.payload) {
             Ok(message) => message,
             Err(error) => {
@@ -138,15 +160,7 @@ impl Server {
                     }
                     other => (Code::Malformed, other.to_string()),
                 };
-                // Kept as it came, so the dead letter shows what arrived.
-                let raw = prost_types_any(type_name, &envelope.payload);
-                system.report_dead_letter(
-                    receiver,
-                    raw,
-                    sender.as_ref(),
-                    DeadLetterReason::Refused,
-                );
-                return Err(wire::refusal(code, receiver, reason));
+                return Err(self.refuse(&envelope, names, sender.as_ref(), code, reason));
             }
         };
         match system.local_actor(receiver) {
@@ -169,23 +183,61 @@ impl Server {
         }
     }
 
-    /// The sender of an envelope as a remote `Pid`; `None` when it names no reachable node.
-    fn sender(&self, sender: &ActorRef, senders: &mut HashMap<String, Pid>) -> Option<Pid> {
+    /// Refuses an envelope before decoding it: a dead letter that keeps the payload as it
+    /// came (as `google.protobuf.Any`), and the refusal for the wire.
+    fn refuse(
+        &self,
+        envelope: &RemoteEnvelope,
+        names: &[String],
+        sender: Option<&Pid>,
+        code: Code,
+        detail: String,
+    ) -> rakt_proto::v1::RemoteError {
+        let receiver = named(&envelope.receiver, envelope.receiver_ref, names).unwrap_or_default();
+        let type_name = named(&envelope.type_name, envelope.type_ref, names).unwrap_or_default();
+        let raw = prost_types_any(type_name, &envelope.payload);
+        self.node
+            .system()
+            .report_dead_letter(receiver, raw, sender, DeadLetterReason::Refused);
+        wire::refusal(code, receiver, detail)
+    }
+
+    /// The sender of an envelope as a remote `Pid`, or why its address names no node.
+    ///
+    /// An empty address stands for no sender, as an absent one does. A node this one cannot
+    /// keep a link to (beyond `max_peers`, or while remoting stops) gives no sender either:
+    /// the message is still delivered, without one.
+    fn sender(
+        &self,
+        sender: &ActorRef,
+        senders: &mut HashMap<String, Pid>,
+    ) -> Result<Option<Pid>, String> {
+        if sender.address.is_empty() {
+            return Ok(None);
+        }
         if let Some(pid) = senders.get(&sender.address) {
             if pid.id() == sender.id {
-                return Some(pid.clone());
+                return Ok(Some(pid.clone()));
             }
         }
-        let address = sender.address.parse().ok()?;
-        let pid = self.node.remote_pid(address, sender.id).ok()?;
+        let address = sender
+            .address
+            .parse::<rakt_actor::Address>()
+            .map_err(|error| error.to_string())?;
+        let pid = match self.node.remote_pid(address, sender.id) {
+            Ok(pid) => pid,
+            Err(RemoteError::Address(error)) => return Err(error.to_string()),
+            Err(_) => return Ok(None),
+        };
         if senders.len() >= SENDER_CACHE {
             senders.clear();
         }
         senders.insert(sender.address.clone(), pid.clone());
-        Some(pid)
+        Ok(Some(pid))
     }
 
-    /// Delivers one envelope: a tell is queued now; an ask returns its reply to come.
+    /// Delivers one envelope of a stream: a tell (correlation id zero) is queued now; an ask
+    /// returns its reply to come.
     async fn deliver(
         &self,
         envelope: RemoteEnvelope,
@@ -193,7 +245,8 @@ impl Server {
         senders: &mut HashMap<String, Pid>,
     ) -> Option<AskInFlight> {
         if envelope.correlation_id != 0 {
-            return Some(self.start_ask(envelope, names, senders));
+            let correlation_id = envelope.correlation_id;
+            return Some(self.start_ask(envelope, correlation_id, names, senders));
         }
         if let Ok(inbound) = self.open(envelope, names, senders) {
             // An undeliverable tell is already a dead letter on this node.
@@ -202,15 +255,15 @@ impl Server {
         None
     }
 
-    /// Queues an ask's question now and returns its reply to come, under the envelope's
-    /// correlation id, which may be zero: the unary `Ask` numbers its envelopes from zero.
+    /// Queues the question of an ask now, and returns its reply to come under
+    /// `correlation_id`, which the unary `Ask` numbers from zero.
     fn start_ask(
         &self,
         envelope: RemoteEnvelope,
+        correlation_id: u64,
         names: &[String],
         senders: &mut HashMap<String, Pid>,
     ) -> AskInFlight {
-        let correlation_id = envelope.correlation_id;
         let timeout_ms = envelope.timeout_ms;
         let inbound = match self.open(envelope, names, senders) {
             Ok(inbound) => inbound,
@@ -234,10 +287,11 @@ impl Server {
     /// Starts, ends and reports watches and terminations carried by a frame.
     fn watches(&self, frame: &mut ExchangeFrame, senders: &mut HashMap<String, Pid>) {
         for change in frame.watches.drain(..) {
+            // A watch changes nothing for a watcher that names no node; no reply carries it.
             let Some(watcher) = change
                 .watcher
                 .as_ref()
-                .and_then(|watcher| self.sender(watcher, senders))
+                .and_then(|watcher| self.sender(watcher, senders).ok().flatten())
             else {
                 continue;
             };
@@ -350,7 +404,7 @@ impl RemoteService for Server {
             .runtime()
             .spawn(server.serve_exchange(inbound, replies));
         let outgoing = futures_util::stream::unfold(outgoing, |mut outgoing| async move {
-            outgoing.recv().await.map(|reply| (Ok(reply), outgoing))
+            outgoing.recv().await.map(|reply| (reply, outgoing))
         });
         Ok(Response::new(Box::pin(outgoing)))
     }
@@ -382,7 +436,7 @@ impl RemoteService for Server {
     async fn ask(&self, request: Request<AskRequest>) -> Result<Response<AskResponse>, Status> {
         let mut senders = HashMap::new();
         let mut pending = Vec::new();
-        for (index, mut envelope) in request.into_inner().envelopes.into_iter().enumerate() {
+        for (index, envelope) in request.into_inner().envelopes.into_iter().enumerate() {
             let correlation_id = u64::from(index_of(index));
             if envelope.timeout_ms == 0 {
                 let error = wire::refusal(
@@ -396,8 +450,8 @@ impl RemoteService for Server {
                 })) as AskInFlight);
                 continue;
             }
-            envelope.correlation_id = correlation_id;
-            pending.push(self.start_ask(envelope, &[], &mut senders));
+            // Numbered from zero, so not through `deliver`, for which zero means a tell.
+            pending.push(self.start_ask(envelope, correlation_id, &[], &mut senders));
         }
         let replies = futures_util::future::join_all(pending).await;
         Ok(Response::new(AskResponse { replies }))
@@ -484,7 +538,7 @@ impl Server {
     async fn serve_exchange(
         self,
         mut inbound: tonic::Streaming<ExchangeFrame>,
-        replies: mpsc::Sender<ExchangeReply>,
+        replies: mpsc::Sender<Result<ExchangeReply, Status>>,
     ) {
         let mut senders = HashMap::new();
         let mut asks: FuturesUnordered<AskInFlight> = FuturesUnordered::new();
@@ -494,27 +548,39 @@ impl Server {
         // reply taken, so the peer's pace bounds it; sending never stops the reading otherwise,
         // so two nodes waiting on each other's reads cannot stall.
         let mut outbox = VecDeque::new();
+        // Why the peer's frames stopped decoding (too large, truncated, garbage): no frame is
+        // read after it, and it ends the stream as its status once the replies queued before
+        // it have gone, so the peer learns why instead of seeing a clean end.
+        let mut failed: Option<Status> = None;
         loop {
-            let room = outbox.len() < OUTBOX;
+            let reading = failed.is_none();
+            let room = reading && outbox.len() < OUTBOX;
             tokio::select! {
                 // Ending the reply stream ends the peer's session, which closes the stream:
                 // a graceful server shutdown then has nothing left to wait for.
                 _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => break,
-                permit = replies.reserve(), if !outbox.is_empty() => {
-                    let (Ok(permit), Some(reply)) = (permit, outbox.pop_front()) else {
+                permit = replies.reserve(), if !outbox.is_empty() || !reading => {
+                    let Ok(permit) = permit else {
                         break;
                     };
-                    permit.send(reply);
+                    if let Some(reply) = outbox.pop_front() {
+                        permit.send(Ok(reply));
+                    } else {
+                        if let Some(status) = failed.take() {
+                            permit.send(Err(status));
+                        }
+                        break;
+                    }
                 }
                 frame = inbound.message(), if room => {
                     let mut frame = match frame {
                         Ok(Some(frame)) => frame,
-                        // The peer closed the stream, or sent what is not a frame (too large,
-                        // truncated, garbage): the stream ends, the node serves on.
+                        // The peer closed the stream: it ends, and the node serves on.
                         Ok(None) => break,
                         Err(status) => {
                             tracing::debug!(%status, "remote stream ended with an error");
-                            break;
+                            failed = Some(status);
+                            continue;
                         }
                     };
                     self.watches(&mut frame, &mut senders);

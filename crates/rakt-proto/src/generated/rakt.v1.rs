@@ -125,7 +125,8 @@ pub struct RemoteEnvelope {
     /// The receiver's name on the receiving node.
     #[prost(string, tag = "1")]
     pub receiver: ::prost::alloc::string::String,
-    /// The actor that sent it; absent for a message sent from outside any actor.
+    /// The actor that sent it; absent (or with an empty address) for a message sent from outside
+    /// any actor. A sender whose address names no node gets the envelope refused.
     #[prost(message, optional, tag = "2")]
     pub sender: ::core::option::Option<ActorRef>,
     /// The message's full protobuf name, such as `rakt.v1.Terminated`.
