@@ -36,7 +36,7 @@ use rakt_proto::v1::{
     AskRequest, AskResponse, ExchangeFrame, ExchangeReply, LookupRequest, LookupResponse,
     ReinstateRequest, ReinstateResponse, RemoteEnvelope, RemoteReply, RestartRequest,
     RestartResponse, SpawnRequest, SpawnResponse, StopRequest, StopResponse, TellRequest,
-    TellResponse, TypedPayload, remote_reply,
+    TellResponse, TypedPayload, WatchNotice, WatchRequest, remote_reply,
 };
 use rakt_remote::Remoting;
 use rakt_remote::service::{RemoteService, RemoteServiceClient, RemoteServiceServer};
@@ -104,9 +104,16 @@ struct Bare {
 
 type ReplyStream = Pin<Box<dyn Stream<Item = Result<ExchangeReply, Status>> + Send>>;
 
+type NoticeStream = Pin<Box<dyn Stream<Item = Result<WatchNotice, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl RemoteService for Bare {
     type ExchangeStream = ReplyStream;
+    type WatchStream = NoticeStream;
+
+    async fn watch(&self, _: Request<WatchRequest>) -> Result<Response<NoticeStream>, Status> {
+        Err(Status::unimplemented("not measured"))
+    }
 
     async fn exchange(
         &self,

@@ -12,7 +12,8 @@ use rakt_proto::v1::{
     ActorRef, AskRequest, AskResponse, ExchangeFrame, ExchangeReply, IndexedError, LookupRequest,
     LookupResponse, ReinstateRequest, ReinstateResponse, RemoteEnvelope, RemoteReply,
     RestartRequest, RestartResponse, SpawnRequest, SpawnResponse, StopRequest, StopResponse,
-    TellRequest, TellResponse, TypedPayload, remote_error::Code, remote_reply, spawn_response,
+    TellRequest, TellResponse, TypedPayload, WatchNotice, WatchRequest, remote_error::Code,
+    remote_reply, spawn_response,
 };
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
@@ -389,9 +390,81 @@ fn prost_types_any(type_name: &str, payload: &[u8]) -> Box<dyn AnyMessage> {
 
 type ReplyStream = Pin<Box<dyn Stream<Item = Result<ExchangeReply, Status>> + Send>>;
 
+type NoticeStream = Pin<Box<dyn Stream<Item = Result<WatchNotice, Status>> + Send>>;
+
+/// The most actors one `Watch` call may name.
+const MAX_WATCHED: usize = 4096;
+
 #[tonic::async_trait]
 impl RemoteService for Server {
     type ExchangeStream = ReplyStream;
+    type WatchStream = NoticeStream;
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let names = request.into_inner().names;
+        if names.len() > MAX_WATCHED {
+            return Err(Status::invalid_argument(format!(
+                "a watch names at most {MAX_WATCHED} actors, not {}",
+                names.len()
+            )));
+        }
+        let system = self.node.system();
+        let (notices, outgoing) = mpsc::channel(names.len().max(1));
+        let mut stops = FuturesUnordered::new();
+        for name in names {
+            match system.local_actor(&name) {
+                Some(pid) => stops.push(
+                    async move {
+                        // A local actor: waiting fails only for one that is already gone.
+                        let _ = pid.wait_stopped().await;
+                        WatchNotice {
+                            actor: Some(wire::actor_ref(&pid)),
+                            reason: String::new(),
+                        }
+                    }
+                    .boxed(),
+                ),
+                None => {
+                    let address = match system.location() {
+                        Some((host, port)) => {
+                            rakt_actor::Address::remote(system.name(), host, port, name.as_str())
+                                .to_string()
+                        }
+                        None => name.clone(),
+                    };
+                    let notice = WatchNotice {
+                        actor: Some(ActorRef { address, id: 0 }),
+                        reason: format!("no actor named {name:?}"),
+                    };
+                    // The channel has room for one notice per name.
+                    let _ = notices.try_send(Ok(notice));
+                }
+            }
+        }
+        let mut shutdown = self.node.shutdown_signal();
+        self.node.runtime().spawn(async move {
+            // Ends, and so ends the stream, once every watched actor has stopped.
+            while !stops.is_empty() {
+                tokio::select! {
+                    Some(notice) = stops.next() => {
+                        if notices.send(Ok(notice)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // The client went away, or the node stops: the watch ends.
+                    () = notices.closed() => break,
+                    _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => break,
+                }
+            }
+        });
+        let outgoing = futures_util::stream::unfold(outgoing, |mut outgoing| async move {
+            outgoing.recv().await.map(|notice| (notice, outgoing))
+        });
+        Ok(Response::new(Box::pin(outgoing)))
+    }
 
     async fn exchange(
         &self,

@@ -5,7 +5,9 @@ use std::time::Duration;
 use prost::Message as _;
 use prost_types::FileDescriptorProto;
 use rakt_actor::ActorSystem;
+use rakt_proto::v1::WatchRequest;
 use rakt_remote::Remoting;
+use rakt_remote::service::RemoteServiceClient;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -141,6 +143,59 @@ async fn server_reflection_lists_and_describes_the_services() {
         "{missing:?}"
     );
 
+    remoting.shutdown().await;
+    system.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_a_node_watches_actors_stop() {
+    let (system, remoting, channel) = node().await;
+    let doomed = system
+        .spawn_fn("doomed", |_ctx| Ok(()))
+        .await
+        .expect("spawns");
+    let mut client = RemoteServiceClient::new(channel);
+    let request = WatchRequest {
+        names: vec!["doomed".into(), "ghost".into()],
+    };
+    let mut notices = client.watch(request).await.expect("watching").into_inner();
+
+    // A name no actor has is reported at once.
+    let ghost = tokio::time::timeout(WAIT, notices.message())
+        .await
+        .expect("in time")
+        .expect("a notice")
+        .expect("not the end");
+    let actor = ghost.actor.expect("names the actor");
+    assert_eq!(actor.address, remoting.address_of("ghost").to_string());
+    assert_eq!(actor.id, 0);
+    assert!(ghost.reason.contains("ghost"), "{}", ghost.reason);
+
+    doomed.stop().await.expect("stops");
+    let stopped = tokio::time::timeout(WAIT, notices.message())
+        .await
+        .expect("in time")
+        .expect("a notice")
+        .expect("not the end");
+    let actor = stopped.actor.expect("names the actor");
+    assert_eq!(actor.address, remoting.address_of("doomed").to_string());
+    assert_eq!(actor.id, doomed.id());
+    assert_eq!(stopped.reason, "", "an ordinary stop");
+
+    // Every named actor has stopped: the stream ends.
+    let end = tokio::time::timeout(WAIT, notices.message())
+        .await
+        .expect("in time");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+
+    let too_many = WatchRequest {
+        names: vec![String::new(); 5000],
+    };
+    let refused = client.watch(too_many).await.map(|_| ());
+    assert_eq!(
+        refused.map_err(|status| status.code()),
+        Err(tonic::Code::InvalidArgument)
+    );
     remoting.shutdown().await;
     system.stop().await.expect("stops");
 }

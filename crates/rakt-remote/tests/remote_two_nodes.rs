@@ -536,3 +536,47 @@ async fn a_stop_notice_waits_for_a_watcher_node_that_cannot_be_reached_yet() {
     a_system.stop().await.expect("stops");
     b.stop().await;
 }
+
+/// Answers every `Text`, a second after it came.
+struct Slow;
+
+impl rakt_actor::Actor for Slow {
+    async fn receive(&mut self, ctx: &mut Context<'_, Self>) -> Result<(), rakt_actor::ActorError> {
+        if let Some(text) = ctx.take_message::<Text>() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            ctx.respond(text);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_ask_times_out_like_a_local_one() {
+    let a = Node::start("a").await;
+    let b = Node::start("b").await;
+    b.system.spawn("slow", Slow).await.expect("spawns");
+    let slow = a.remote(&b, "slow").await;
+    let started = tokio::time::Instant::now();
+    let outcome = slow
+        .ask::<Text, _>(text("hurry"))
+        .timeout(Duration::from_millis(200))
+        .await;
+    assert!(
+        matches!(&outcome, Err(AskError::Timeout { name, timeout })
+            if name == "slow" && *timeout == Duration::from_millis(200)),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "by the asker's deadline"
+    );
+    // The link still works, and a patient ask gets its answer.
+    let reply: Text = slow
+        .ask(text("take your time"))
+        .timeout(Duration::from_secs(5))
+        .await
+        .expect("answers in time");
+    assert_eq!(reply.error, "take your time");
+    a.stop().await;
+    b.stop().await;
+}

@@ -872,6 +872,43 @@ impl ::prost::Name for SpawnFailure {
         "/rakt.v1.SpawnFailure".into()
     }
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WatchRequest {
+    /// The names of the actors to watch.
+    #[prost(string, repeated, tag = "1")]
+    pub names: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for WatchRequest {
+    const NAME: &'static str = "WatchRequest";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.WatchRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.WatchRequest".into()
+    }
+}
+/// One watched actor stopped.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WatchNotice {
+    /// The actor that stopped, as its node names it; its id is zero when no actor had the name.
+    #[prost(message, optional, tag = "1")]
+    pub actor: ::core::option::Option<ActorRef>,
+    /// Empty for an ordinary stop; otherwise why the actor is gone, such as that it never
+    /// existed.
+    #[prost(string, tag = "2")]
+    pub reason: ::prost::alloc::string::String,
+}
+impl ::prost::Name for WatchNotice {
+    const NAME: &'static str = "WatchNotice";
+    const PACKAGE: &'static str = "rakt.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "rakt.v1.WatchNotice".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "/rakt.v1.WatchNotice".into()
+    }
+}
 /// Asks a router for its routees; it replies with `Routees`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetRoutees {}

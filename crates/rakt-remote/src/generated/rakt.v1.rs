@@ -286,6 +286,33 @@ pub mod remote_service_client {
                 .insert(GrpcMethod::new("rakt.v1.RemoteService", "Spawn"));
             self.inner.unary(req, path, codec).await
         }
+        /// Watches actors of this node from a client without a node of its own: one notice per
+        /// named actor when it stops (at once for one that does not exist); the stream ends once
+        /// every named actor has stopped. Nodes watch each other through `Exchange` instead.
+        pub async fn watch(
+            &mut self,
+            request: impl tonic::IntoRequest<::rakt_proto::v1::WatchRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<::rakt_proto::v1::WatchNotice>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/rakt.v1.RemoteService/Watch",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("rakt.v1.RemoteService", "Watch"));
+            self.inner.server_streaming(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -372,6 +399,19 @@ pub mod remote_service_server {
             tonic::Response<::rakt_proto::v1::SpawnResponse>,
             tonic::Status,
         >;
+        /// Server streaming response type for the Watch method.
+        type WatchStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<::rakt_proto::v1::WatchNotice, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// Watches actors of this node from a client without a node of its own: one notice per
+        /// named actor when it stops (at once for one that does not exist); the stream ends once
+        /// every named actor has stopped. Nodes watch each other through `Exchange` instead.
+        async fn watch(
+            &self,
+            request: tonic::Request<::rakt_proto::v1::WatchRequest>,
+        ) -> std::result::Result<tonic::Response<Self::WatchStream>, tonic::Status>;
     }
     /// Remoting: how one node reaches actors on another.
     ///
@@ -813,6 +853,53 @@ pub mod remote_service_server {
                                 max_encoding_message_size,
                             );
                         let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/rakt.v1.RemoteService/Watch" => {
+                    #[allow(non_camel_case_types)]
+                    struct WatchSvc<T: RemoteService>(pub Arc<T>);
+                    impl<
+                        T: RemoteService,
+                    > tonic::server::ServerStreamingService<
+                        ::rakt_proto::v1::WatchRequest,
+                    > for WatchSvc<T> {
+                        type Response = ::rakt_proto::v1::WatchNotice;
+                        type ResponseStream = T::WatchStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<::rakt_proto::v1::WatchRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RemoteService>::watch(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = WatchSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.server_streaming(method, req).await;
                         Ok(res)
                     };
                     Box::pin(fut)
