@@ -627,6 +627,21 @@ impl Fixture {
     /// replies. With `asks`, the stream is closed once the first frame is acknowledged and
     /// that many ask replies came; without, it stays open until the node ends it, which it
     /// must do within `WAIT`.
+    /// Sends `frame`, which carries one ask, on a stream of its own: the frame must be
+    /// acknowledged first and the stream end cleanly; returns the ask's answer.
+    async fn only_answer(&self, frame: &ExchangeFrame) -> RemoteReply {
+        let exchanged = self.exchange(vec![frame.encode_to_vec()], Some(1)).await;
+        assert!(exchanged.end.is_ok(), "{:?}", exchanged.end);
+        assert_eq!(exchanged.replies[0].acknowledged, frame.sequence);
+        let mut answers: Vec<_> = exchanged
+            .replies
+            .into_iter()
+            .flat_map(|reply| reply.replies)
+            .collect();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        answers.remove(0)
+    }
+
     async fn exchange(&self, frames: Vec<Vec<u8>>, asks: Option<usize>) -> Exchanged {
         tokio::time::timeout(WAIT, self.exchange_unbounded(frames, asks))
             .await
@@ -1185,17 +1200,9 @@ async fn oversized_messages_and_malformed_senders_are_refused() {
             envelopes: vec![envelope],
             ..ExchangeFrame::default()
         };
-        let exchanged = fixture.exchange(vec![frame.encode_to_vec()], Some(1)).await;
-        assert!(exchanged.end.is_ok(), "{:?}", exchanged.end);
-        assert_eq!(exchanged.replies[0].acknowledged, 1);
-        let answers: Vec<_> = exchanged
-            .replies
-            .into_iter()
-            .flat_map(|reply| reply.replies)
-            .collect();
-        assert_eq!(answers.len(), 1, "{answers:?}");
-        assert_eq!(answers[0].correlation_id, 9);
-        let outcome = reply_outcome(answers[0].clone());
+        let answer = fixture.only_answer(&frame).await;
+        assert_eq!(answer.correlation_id, 9);
+        let outcome = reply_outcome(answer);
         assert!(
             matches!(&outcome, Err((Code::InvalidArgument, _))),
             "{address}: {outcome:?}"
@@ -1281,20 +1288,9 @@ async fn unknown_types_and_missing_actors_are_refused_and_counted() {
         envelopes: vec![secret.clone(), ask],
         ..ExchangeFrame::default()
     };
-    let exchanged = fixture.exchange(vec![frame.encode_to_vec()], Some(1)).await;
-    assert!(exchanged.end.is_ok(), "{:?}", exchanged.end);
-    assert_eq!(exchanged.replies[0].acknowledged, 1);
-    let answers: Vec<_> = exchanged
-        .replies
-        .into_iter()
-        .flat_map(|reply| reply.replies)
-        .collect();
-    assert_eq!(answers.len(), 1, "{answers:?}");
-    assert_eq!(answers[0].correlation_id, 7);
-    assert!(matches!(
-        reply_outcome(answers[0].clone()),
-        Err((Code::UnknownType, _))
-    ));
+    let answer = fixture.only_answer(&frame).await;
+    assert_eq!(answer.correlation_id, 7);
+    assert!(matches!(reply_outcome(answer), Err((Code::UnknownType, _))));
     assert_eq!(fixture.target.system.dead_letter_count(), before + 8);
 
     // Through the peer's link, the asker gets a typed refusal that names the type.

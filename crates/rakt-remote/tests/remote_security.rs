@@ -39,19 +39,10 @@ impl Authority {
 
     /// A certificate for a node reached at 127.0.0.1, signed by this authority.
     fn node(&self, name: &str) -> TlsConfig {
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let key = KeyPair::generate().expect("key");
-        let certificate = params.signed_by(&key, &self.issuer).expect("signed");
-        TlsConfig::new(certificate.pem(), key.serialize_pem(), self.pem.clone())
+        self.node_trusting(name, self)
     }
 
-    /// A node certificate of this authority, for a node that trusts `trusted` instead.
+    /// A node certificate signed by this authority, for a node that trusts `trusted`.
     fn node_trusting(&self, name: &str, trusted: &Authority) -> TlsConfig {
         let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
         params
