@@ -110,6 +110,10 @@ pub(crate) struct ActorCell {
     pub(crate) stash_capacity: u32,
     /// Whether the passivation task knows this actor, and must forget it when it stops.
     pub(crate) passivates: bool,
+    /// Set for the handle of an actor on another node: a remote `Pid` is a cell too, so that
+    /// every `Pid` is one pointer, and this part tells it apart. Its other parts stay unused
+    /// (its lanes allocate nothing until a push, and nothing pushes to it).
+    pub(crate) remote: Option<Box<crate::remote::RemoteActor>>,
 }
 
 impl ActorCell {
@@ -139,7 +143,25 @@ impl ActorCell {
             started_at: Instant::now(),
             stash_capacity,
             passivates,
+            remote: None,
         }
+    }
+
+    /// The cell of a remote `Pid`: the actor's identity and transport, nothing else used.
+    pub(crate) fn remote(remote: crate::remote::RemoteActor) -> Self {
+        let name: Arc<str> = Arc::from(remote.address.name());
+        let mut cell = Self::new(
+            remote.id,
+            name,
+            remote.system.clone(),
+            None,
+            Lanes::unbounded(),
+            0,
+            false,
+        );
+        cell.state = AtomicU8::new(state::RUNNING);
+        cell.remote = Some(Box::new(remote));
+        cell
     }
 
     pub(crate) fn state(&self) -> u8 {

@@ -57,20 +57,27 @@ use crate::telemetry::Trace;
 /// remote `Pid`; ask its node instead.
 #[derive(Clone)]
 pub struct Pid {
-    inner: Inner,
+    /// One pointer, so that a `Pid`, and the sender of every queued envelope, is one word; a
+    /// remote actor's cell holds its [`RemoteActor`] instead of running anything.
+    cell: Arc<ActorCell>,
 }
 
-/// Where the actor lives.
-#[derive(Clone)]
-enum Inner {
-    Local(Arc<ActorCell>),
-    Remote(Arc<RemoteActor>),
+/// Where the actor lives, as borrowed from its `Pid`.
+enum Target<'a> {
+    Local(&'a Arc<ActorCell>),
+    Remote(&'a RemoteActor),
 }
 
 impl Pid {
     pub(crate) fn from_cell(cell: Arc<ActorCell>) -> Self {
-        Self {
-            inner: Inner::Local(cell),
+        Self { cell }
+    }
+
+    #[inline]
+    fn target(&self) -> Target<'_> {
+        match self.cell.remote.as_deref() {
+            None => Target::Local(&self.cell),
+            Some(remote) => Target::Remote(remote),
         }
     }
 
@@ -131,7 +138,7 @@ impl Pid {
             });
         }
         Ok(Self {
-            inner: Inner::Remote(Arc::new(RemoteActor {
+            cell: Arc::new(ActorCell::remote(RemoteActor {
                 address,
                 id,
                 system: system.shared().clone(),
@@ -143,9 +150,9 @@ impl Pid {
     /// The actor's cell, when it lives in this process.
     #[inline]
     pub(crate) fn local(&self) -> Option<&Arc<ActorCell>> {
-        match &self.inner {
-            Inner::Local(cell) => Some(cell),
-            Inner::Remote(_) => None,
+        match self.target() {
+            Target::Local(cell) => Some(cell),
+            Target::Remote(_) => None,
         }
     }
 
@@ -172,44 +179,44 @@ impl Pid {
     /// The system this handle belongs to: the actor's own, or for a remote actor the local
     /// system that made the handle.
     pub(crate) fn system_shared(&self) -> &Arc<SystemShared> {
-        match &self.inner {
-            Inner::Local(cell) => &cell.system,
-            Inner::Remote(remote) => &remote.system,
+        match self.target() {
+            Target::Local(cell) => &cell.system,
+            Target::Remote(remote) => &remote.system,
         }
     }
 
     /// Whether the actor lives in this process.
     pub fn is_local(&self) -> bool {
-        matches!(self.inner, Inner::Local(_))
+        self.cell.remote.is_none()
     }
 
     /// Whether the actor lives on another node.
     pub fn is_remote(&self) -> bool {
-        matches!(self.inner, Inner::Remote(_))
+        self.cell.remote.is_some()
     }
 
     /// The actor's name, unique within its system.
     pub fn name(&self) -> &str {
-        match &self.inner {
-            Inner::Local(cell) => &cell.name,
-            Inner::Remote(remote) => remote.address.name(),
+        match self.target() {
+            Target::Local(cell) => &cell.name,
+            Target::Remote(remote) => remote.address.name(),
         }
     }
 
     /// A number identifying this incarnation of the actor within its system.
     pub fn id(&self) -> u64 {
-        match &self.inner {
-            Inner::Local(cell) => cell.id,
-            Inner::Remote(remote) => remote.id,
+        match self.target() {
+            Target::Local(cell) => cell.id,
+            Target::Remote(remote) => remote.id,
         }
     }
 
     /// The actor's address: with its node's host and port when the node listens for remote
     /// messages.
     pub fn address(&self) -> Address {
-        match &self.inner {
-            Inner::Local(cell) => cell.system.address_of(&cell.name),
-            Inner::Remote(remote) => remote.address.clone(),
+        match self.target() {
+            Target::Local(cell) => cell.system.address_of(&cell.name),
+            Target::Remote(remote) => remote.address.clone(),
         }
     }
 
@@ -217,9 +224,9 @@ impl Pid {
     /// true for a remote actor, whose state only its node knows: watch it to learn when it
     /// stops.
     pub fn is_running(&self) -> bool {
-        match &self.inner {
-            Inner::Local(cell) => cell.state() == state::RUNNING,
-            Inner::Remote(_) => true,
+        match self.target() {
+            Target::Local(cell) => cell.state() == state::RUNNING,
+            Target::Remote(_) => true,
         }
     }
 
@@ -278,9 +285,9 @@ impl Pid {
     /// ```
     pub fn reinstate(&self) -> Result<(), StopError> {
         let name = || self.name().to_owned();
-        let cell = match &self.inner {
-            Inner::Local(cell) => cell,
-            Inner::Remote(remote) => {
+        let cell = match self.target() {
+            Target::Local(cell) => cell,
+            Target::Remote(remote) => {
                 // The outcome arrives later, so a failure can only be logged.
                 let control = remote.transport.control(self, Control::Reinstate);
                 let name = self.name().to_owned();
@@ -407,8 +414,8 @@ impl Pid {
     /// Sends a message without a sender. Waits only when the actor has a bounded mailbox that
     /// is full. An undeliverable message goes to dead letters and the error says why.
     pub async fn tell<M: Message>(&self, message: M) -> Result<(), SendError> {
-        match &self.inner {
-            Inner::Local(cell) => {
+        match self.target() {
+            Target::Local(cell) => {
                 let pushed = cell.lanes.try_push_user(Envelope {
                     message: Payload::new(message),
                     sender: None,
@@ -420,7 +427,7 @@ impl Pid {
                     Err(err) => cell.refused(err).await,
                 }
             }
-            Inner::Remote(remote) => remote.transport.send(
+            Target::Remote(remote) => remote.transport.send(
                 self,
                 Outbound::new(Payload::new(message), None, None, Trace::current()),
             ),
@@ -562,8 +569,8 @@ impl Pid {
         sender: Option<Pid>,
         trace: Trace,
     ) -> Result<(), SendError> {
-        match &self.inner {
-            Inner::Local(cell) => {
+        match self.target() {
+            Target::Local(cell) => {
                 let pushed = cell.lanes.try_push_user(Envelope {
                     message,
                     sender,
@@ -575,7 +582,7 @@ impl Pid {
                     Err(err) => cell.refused(err).await,
                 }
             }
-            Inner::Remote(remote) => remote
+            Target::Remote(remote) => remote
                 .transport
                 .send(self, Outbound::new(message, sender, None, trace)),
         }
@@ -584,17 +591,17 @@ impl Pid {
     /// Enqueues an envelope without waiting: a local actor's mailbox, or a remote actor's
     /// transport, which carries its asker along. What cannot be delivered is a dead letter.
     pub(crate) fn try_deliver(&self, envelope: Envelope) -> Result<(), SendError> {
-        match &self.inner {
-            Inner::Local(cell) => cell.try_deliver(envelope),
-            Inner::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
+        match self.target() {
+            Target::Local(cell) => cell.try_deliver(envelope),
+            Target::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
         }
     }
 
     /// Enqueues an envelope, waiting for space when a local mailbox makes senders wait.
     pub(crate) async fn deliver(&self, envelope: Envelope) -> Result<(), SendError> {
-        match &self.inner {
-            Inner::Local(cell) => cell.deliver(envelope).await,
-            Inner::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
+        match self.target() {
+            Target::Local(cell) => cell.deliver(envelope).await,
+            Target::Remote(remote) => remote.transport.send(self, self.outbound(envelope)),
         }
     }
 
@@ -714,26 +721,26 @@ impl Pid {
     /// runs `post_stop`, and is gone when this returns. Messages sent meanwhile become dead
     /// letters. Waits at most the system's shutdown timeout.
     pub async fn stop(&self) -> Result<(), StopError> {
-        match &self.inner {
-            Inner::Local(cell) => self.signal_and_wait(cell, SystemMessage::Stop).await,
-            Inner::Remote(remote) => remote.transport.control(self, Control::Stop).await,
+        match self.target() {
+            Target::Local(cell) => self.signal_and_wait(cell, SystemMessage::Stop).await,
+            Target::Remote(remote) => remote.transport.control(self, Control::Stop).await,
         }
     }
 
     /// Stops the actor after its current message: queued messages become dead letters.
     pub async fn kill(&self) -> Result<(), StopError> {
-        match &self.inner {
-            Inner::Local(cell) => self.signal_and_wait(cell, SystemMessage::Kill).await,
-            Inner::Remote(remote) => remote.transport.control(self, Control::Kill).await,
+        match self.target() {
+            Target::Local(cell) => self.signal_and_wait(cell, SystemMessage::Kill).await,
+            Target::Remote(remote) => remote.transport.control(self, Control::Kill).await,
         }
     }
 
     /// Restarts the actor: `post_stop`, then `pre_start`, then a new `PostStart`. The mailbox,
     /// name and watchers are kept and the restart count grows.
     pub async fn restart(&self) -> Result<(), StopError> {
-        let cell = match &self.inner {
-            Inner::Local(cell) => cell,
-            Inner::Remote(remote) => {
+        let cell = match self.target() {
+            Target::Local(cell) => cell,
+            Target::Remote(remote) => {
                 return remote.transport.control(self, Control::Restart).await;
             }
         };
@@ -816,8 +823,8 @@ impl Pid {
     /// watched through its transport, which also reports it terminated, with a reason, when
     /// its node becomes unreachable.
     pub fn watch(&self, target: &Pid) {
-        match (&self.inner, &target.inner) {
-            (Inner::Local(cell), Inner::Local(target_cell)) => {
+        match (self.target(), target.target()) {
+            (Target::Local(cell), Target::Local(target_cell)) => {
                 cell.add_watching(target);
                 if !target_cell.add_watcher(self) {
                     // Already gone: tell the watcher now. If the watcher is gone too, nobody
@@ -827,16 +834,16 @@ impl Pid {
                         .push_system(SystemMessage::Terminated(target.clone(), None));
                 }
             }
-            (Inner::Local(cell), Inner::Remote(remote)) => {
+            (Target::Local(cell), Target::Remote(remote)) => {
                 cell.add_watching(target);
                 remote.transport.watch(target, self);
             }
-            (Inner::Remote(remote), Inner::Local(target_cell)) => {
+            (Target::Remote(remote), Target::Local(target_cell)) => {
                 if !target_cell.add_watcher(self) {
                     remote.transport.terminated(self, target);
                 }
             }
-            (Inner::Remote(_), Inner::Remote(remote)) => remote.transport.watch(target, self),
+            (Target::Remote(_), Target::Remote(remote)) => remote.transport.watch(target, self),
         }
     }
 
@@ -845,9 +852,9 @@ impl Pid {
         if let Some(cell) = self.local() {
             cell.remove_watching(target);
         }
-        match &target.inner {
-            Inner::Local(target_cell) => target_cell.remove_watcher(self),
-            Inner::Remote(remote) => remote.transport.unwatch(target, self),
+        match target.target() {
+            Target::Local(target_cell) => target_cell.remove_watcher(self),
+            Target::Remote(remote) => remote.transport.unwatch(target, self),
         }
     }
 
@@ -867,22 +874,22 @@ impl Pid {
     /// Tells `watcher` that this actor, a local one, has stopped: a system message to a
     /// local watcher, a notice through the transport to a remote one.
     pub(crate) fn tell_terminated_to(&self, watcher: &Pid) {
-        match &watcher.inner {
+        match watcher.target() {
             // A watcher that has stopped has nobody left to tell.
-            Inner::Local(cell) => {
+            Target::Local(cell) => {
                 let _ = cell
                     .lanes
                     .push_system(SystemMessage::Terminated(self.clone(), None));
             }
-            Inner::Remote(remote) => remote.transport.terminated(watcher, self),
+            Target::Remote(remote) => remote.transport.terminated(watcher, self),
         }
     }
 
     /// Stops `watcher` watching this actor, after `watcher` stopped.
     pub(crate) fn drop_watcher(&self, watcher: &Pid) {
-        match &self.inner {
-            Inner::Local(cell) => cell.remove_watcher(watcher),
-            Inner::Remote(remote) => remote.transport.unwatch(self, watcher),
+        match self.target() {
+            Target::Local(cell) => cell.remove_watcher(watcher),
+            Target::Remote(remote) => remote.transport.unwatch(self, watcher),
         }
     }
 }
@@ -898,12 +905,12 @@ pub(crate) fn decode_typed<R: Message>(reply: Payload) -> Result<R, AskError> {
 
 impl PartialEq for Pid {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.inner, &other.inner) {
-            (Inner::Local(a), Inner::Local(b)) => {
+        match (self.target(), other.target()) {
+            (Target::Local(a), Target::Local(b)) => {
                 Arc::ptr_eq(a, b)
                     || (a.id == b.id && a.name == b.name && a.system.name == b.system.name)
             }
-            (Inner::Remote(a), Inner::Remote(b)) => a.id == b.id && a.address == b.address,
+            (Target::Remote(a), Target::Remote(b)) => a.id == b.id && a.address == b.address,
             _ => false,
         }
     }
@@ -1208,9 +1215,9 @@ impl<'a, R> AskFuture<'a, R> {
         // asking itself would wait for a reply it cannot give until the timeout. Outside its
         // handler nothing waits on it: naming an actor as the sender of an ask to itself,
         // with `Ask::sender`, is no cycle.
-        let cell = match &target.inner {
-            Inner::Local(cell) => cell,
-            Inner::Remote(remote) => {
+        let cell = match target.target() {
+            Target::Local(cell) => cell,
+            Target::Remote(remote) => {
                 let (reply_to, wait) = remote.system.asks.start(timeout);
                 let reply = RemoteReply::new(reply_to, target.clone());
                 let outbound = Outbound::new(message, sender, Some(reply), trace);

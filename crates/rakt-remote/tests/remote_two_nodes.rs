@@ -561,9 +561,11 @@ async fn a_remote_ask_times_out_like_a_local_one() {
         .ask::<Text, _>(text("hurry"))
         .timeout(Duration::from_millis(200))
         .await;
+    // Whichever deadline fires first, the asker's or the one the answering node keeps with
+    // the time the asker had left, the ask fails as timed out.
     assert!(
         matches!(&outcome, Err(AskError::Timeout { name, timeout })
-            if name == "slow" && *timeout == Duration::from_millis(200)),
+            if name == "slow" && *timeout <= Duration::from_millis(200)),
         "{outcome:?}"
     );
     assert!(
