@@ -1,20 +1,19 @@
 //! TLS, mutual TLS and compression between two nodes on loopback, with certificates made at
 //! run time.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use rakt_actor::{ActorSystem, Address, Context, Pid};
+use rakt_actor::{ActorSystem, Address, Pid};
 use rakt_proto::v1::StatusFailure as Text;
-use rakt_remote::{Compression, RemoteError, Remoting, RemotingBuilder, TlsConfig};
+use rakt_remote::{Compression, RemoteError, Remoting, TlsConfig};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+use support::{Node, WAIT, text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// How long any expectation waits.
-const WAIT: Duration = Duration::from_secs(5);
 
 /// A certificate authority made for one test.
 struct Authority {
@@ -57,42 +56,6 @@ impl Authority {
     }
 }
 
-struct Node {
-    system: ActorSystem,
-    remoting: Remoting,
-}
-
-impl Node {
-    async fn start(name: &str, setup: impl FnOnce(RemotingBuilder) -> RemotingBuilder) -> Self {
-        let system = ActorSystem::builder(name)
-            .ask_timeout(Duration::from_secs(3))
-            .log_dead_letters(false)
-            .build()
-            .expect("system");
-        let builder = Remoting::builder(&system).connect_timeout(Duration::from_secs(2));
-        let remoting = setup(builder).start().await.expect("remoting");
-        Self { system, remoting }
-    }
-
-    /// An actor that answers every `Text` with itself.
-    async fn echo(&self, name: &str) {
-        self.system
-            .spawn_fn(name, |ctx: &mut Context<'_, _>| {
-                if let Some(text) = ctx.take_message::<Text>() {
-                    ctx.respond(text);
-                }
-                Ok(())
-            })
-            .await
-            .expect("spawns");
-    }
-
-    async fn stop(self) {
-        self.remoting.shutdown().await;
-        self.system.stop().await.expect("stops");
-    }
-}
-
 async fn lookup(from: &Node, to: &Node, name: &str) -> Result<Option<Pid>, RemoteError> {
     tokio::time::timeout(WAIT, from.remoting.lookup(&to.remoting.address_of(name)))
         .await
@@ -100,12 +63,7 @@ async fn lookup(from: &Node, to: &Node, name: &str) -> Result<Option<Pid>, Remot
 }
 
 async fn echo_round_trip(pid: &Pid) -> String {
-    let reply: Text = pid
-        .ask(Text {
-            error: "secret".into(),
-        })
-        .await
-        .expect("answers");
+    let reply: Text = pid.ask(text("secret")).await.expect("answers");
     reply.error
 }
 

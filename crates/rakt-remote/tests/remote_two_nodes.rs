@@ -86,6 +86,23 @@ async fn next<T>(receiver: &mut mpsc::UnboundedReceiver<T>) -> T {
         .expect("open")
 }
 
+/// The next dead letter that the node of `events` refused.
+async fn refused_letter(
+    events: &mut rakt_actor::Subscription,
+) -> std::sync::Arc<rakt_actor::DeadLetter> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Event::DeadLetter(letter)) = events.recv().await {
+                if letter.reason() == DeadLetterReason::Refused {
+                    return letter;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a refused dead letter in time")
+}
+
 fn text(s: &str) -> Text {
     Text { error: s.into() }
 }
@@ -203,17 +220,7 @@ async fn missing_actors_and_unknown_types_get_typed_errors_and_dead_letters() {
         .expect_err("unknown type");
     assert!(error.to_string().contains("spy.v1.Secret"), "{error}");
     // Counted on the receiver, as a refused dead letter.
-    let refused = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Event::DeadLetter(letter)) = b_events.recv().await {
-                if letter.reason() == DeadLetterReason::Refused {
-                    return letter;
-                }
-            }
-        }
-    })
-    .await
-    .expect("a dead letter on b");
+    let refused = refused_letter(&mut b_events).await;
     assert_eq!(refused.receiver(), "echo");
     // The stream survived: the node answers the next valid ask.
     let reply: Text = echo.ask(text("still here")).await.expect("a reply");
@@ -448,17 +455,7 @@ async fn frames_stay_within_the_size_limit_and_oversized_messages_are_refused() 
         assert_eq!(got, big(i).error);
     }
     assert_eq!(next(&mut heard).await.0, "after");
-    let refused = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Event::DeadLetter(letter)) = a_events.recv().await {
-                if letter.reason() == DeadLetterReason::Refused {
-                    return letter;
-                }
-            }
-        }
-    })
-    .await
-    .expect("a dead letter on a");
+    let refused = refused_letter(&mut a_events).await;
     assert_eq!(refused.receiver(), "listener");
     a.stop().await;
     b.stop().await;
