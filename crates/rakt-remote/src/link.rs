@@ -219,7 +219,6 @@ impl Link {
         }
     }
 
-    /// Asks the peer for its actor of a name.
     /// Asks the peer for its actor of that name.
     pub(crate) async fn lookup(
         &self,
@@ -507,12 +506,12 @@ impl Link {
     /// Queues `command` for the link's task; hands it back once the task has ended. Boxed,
     /// as that happens only when remoting has stopped.
     fn push(&self, command: Command) -> Result<(), Box<Command>> {
-        self.commands
-            .send(command)
-            .map(|()| {
-                self.state.queued.fetch_add(1, Ordering::Relaxed);
-            })
-            .map_err(|error| Box::new(error.0))
+        // Counted before it can be taken, so the task's `taken` never runs ahead of it.
+        self.state.queued.fetch_add(1, Ordering::Relaxed);
+        self.commands.send(command).map_err(|error| {
+            self.state.queued.fetch_sub(1, Ordering::Relaxed);
+            Box::new(error.0)
+        })
     }
 
     /// The link's task took `count` commands.

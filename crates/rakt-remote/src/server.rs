@@ -285,7 +285,7 @@ impl Server {
         }
     }
 
-    /// Starts, ends and reports watches and terminations carried by a frame.
+    /// Starts and ends the watches carried by a frame, before its envelopes.
     fn watches(&self, frame: &mut ExchangeFrame, senders: &mut HashMap<String, Pid>) {
         for change in frame.watches.drain(..) {
             // A watch changes nothing for a watcher that names no node; no reply carries it.
@@ -318,6 +318,12 @@ impl Server {
                 None => {}
             }
         }
+    }
+
+    /// Tells local watchers that the peer's actors named by a frame's terminations stopped.
+    /// Applied after the frame's envelopes: a message an actor sent just before it stopped
+    /// reaches its watcher before the notice, as between local actors.
+    fn terminations(&self, frame: &mut ExchangeFrame) {
         for termination in frame.terminations.drain(..) {
             let Some(target) = termination.target else {
                 continue;
@@ -663,6 +669,7 @@ impl Server {
                             asks.push(reply);
                         }
                     }
+                    self.terminations(&mut frame);
                     let mut done = Vec::new();
                     while let Some(Some(reply)) = asks.next().now_or_never() {
                         done.push(reply);
