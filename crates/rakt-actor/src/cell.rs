@@ -161,6 +161,10 @@ impl ActorCell {
         );
         cell.state = AtomicU8::new(state::RUNNING);
         cell.remote = Some(Box::new(remote));
+        // Nothing runs here: a push that reached these lanes by mistake fails, and its
+        // message becomes a dead letter, instead of waiting forever.
+        cell.lanes.close_user();
+        cell.lanes.close_system();
         cell
     }
 

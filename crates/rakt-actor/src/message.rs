@@ -86,9 +86,9 @@ impl<T: Message> AnyMessage for T {
     }
 
     fn encode_into(&self, buffer: &mut prost::bytes::BytesMut) {
+        // The length once: `encode` would measure the message again before writing it.
         buffer.reserve(prost::Message::encoded_len(self));
-        // Cannot fail: the buffer has room for the whole message.
-        let _ = prost::Message::encode(self, buffer);
+        prost::Message::encode_raw(self, buffer);
     }
 
     fn clone_box(&self) -> Box<dyn AnyMessage> {
