@@ -102,14 +102,16 @@ impl Ci {
         }
         args.extend(["--", "-D", "warnings"]);
         self.cargo(&args)?;
-        // The optional telemetry of the runtime and of remoting, and its example, which the
-        // workspace build leaves out.
+        // The optional telemetry of the runtime and of remoting, and its example, and the
+        // discovery conformance suite, which the workspace build leaves out.
         let mut args = vec![
             "clippy",
             "-p",
             "rakt-actor",
             "-p",
             "rakt-remote",
+            "-p",
+            "rakt-discovery",
             "-p",
             "rakt-examples",
             "--all-features",
@@ -188,13 +190,15 @@ impl Ci {
     fn doctest(&mut self) -> StepResult {
         let output = self.cargo(&["test", "--workspace", "--doc"])?;
         let mut notes = self.count_tests(&output);
-        // The examples of items behind the telemetry features.
+        // The examples of items behind the telemetry features and the conformance suite.
         let output = self.cargo(&[
             "test",
             "-p",
             "rakt-actor",
             "-p",
             "rakt-remote",
+            "-p",
+            "rakt-discovery",
             "--all-features",
             "--doc",
         ])?;
