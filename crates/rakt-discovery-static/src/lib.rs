@@ -31,7 +31,7 @@
 //! # }
 //! ```
 
-use rakt_discovery::{DiscoveryError, Lifecycle, Operation, Peer, Provider, Stage, async_trait};
+use rakt_discovery::{DiscoveryError, Lifecycle, Operation, Peer, Provider, async_trait};
 
 /// The settings of [`StaticDiscovery`], as code or a configuration file gives them.
 ///
@@ -179,17 +179,11 @@ impl Provider for StaticDiscovery {
     }
 
     async fn register(&self, local: &Peer) -> Result<(), DiscoveryError> {
-        let mut stage = self.lifecycle.lock().await;
-        stage.permit(Operation::Register)?;
-        *stage = Stage::Registered(local.clone());
-        Ok(())
+        self.lifecycle.register(local).await
     }
 
     async fn deregister(&self) -> Result<(), DiscoveryError> {
-        let mut stage = self.lifecycle.lock().await;
-        stage.permit(Operation::Deregister)?;
-        *stage = Stage::Initialized;
-        Ok(())
+        self.lifecycle.deregister().await
     }
 
     async fn discover_peers(&self) -> Result<Vec<Peer>, DiscoveryError> {

@@ -15,7 +15,7 @@
 //! ```
 //! use std::time::Duration;
 //! use rakt_discovery::conformance::{self, Harness, Membership};
-//! use rakt_discovery::{async_trait, DiscoveryError, Lifecycle, Operation, Peer, Provider, Stage};
+//! use rakt_discovery::{async_trait, DiscoveryError, Lifecycle, Operation, Peer, Provider};
 //!
 //! /// A provider over a fixed list (the `rakt-discovery-static` crate is the real one).
 //! #[derive(Debug)]
@@ -33,16 +33,10 @@
 //!         self.lifecycle.initialize().await
 //!     }
 //!     async fn register(&self, local: &Peer) -> Result<(), DiscoveryError> {
-//!         let mut stage = self.lifecycle.lock().await;
-//!         stage.permit(Operation::Register)?;
-//!         *stage = Stage::Registered(local.clone());
-//!         Ok(())
+//!         self.lifecycle.register(local).await
 //!     }
 //!     async fn deregister(&self) -> Result<(), DiscoveryError> {
-//!         let mut stage = self.lifecycle.lock().await;
-//!         stage.permit(Operation::Deregister)?;
-//!         *stage = Stage::Initialized;
-//!         Ok(())
+//!         self.lifecycle.deregister().await
 //!     }
 //!     async fn discover_peers(&self) -> Result<Vec<Peer>, DiscoveryError> {
 //!         let stage = self.lifecycle.lock().await;

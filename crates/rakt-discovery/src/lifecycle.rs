@@ -100,8 +100,9 @@ impl Stage {
 /// calls is kept even when the work in between awaits the backend.
 ///
 /// Hold the guard from [`lock`](Self::lock) across the backend call and set the new stage only
-/// when it succeeded; [`initialize`](Self::initialize) and [`close`](Self::close) cover the
-/// providers with nothing to do at those steps.
+/// when it succeeded; [`initialize`](Self::initialize), [`register`](Self::register),
+/// [`deregister`](Self::deregister) and [`close`](Self::close) cover the providers with nothing
+/// to do at those steps.
 ///
 /// ```
 /// use rakt_discovery::{DiscoveryError, Lifecycle, Operation, Peer, Stage};
@@ -142,6 +143,23 @@ impl Lifecycle {
     pub async fn initialize(&self) -> Result<(), DiscoveryError> {
         let mut stage = self.lock().await;
         stage.permit(Operation::Initialize)?;
+        *stage = Stage::Initialized;
+        Ok(())
+    }
+
+    /// Moves to [`Stage::Registered`], for providers with nothing to announce (the backend's
+    /// records are managed outside).
+    pub async fn register(&self, local: &Peer) -> Result<(), DiscoveryError> {
+        let mut stage = self.lock().await;
+        stage.permit(Operation::Register)?;
+        *stage = Stage::Registered(local.clone());
+        Ok(())
+    }
+
+    /// Moves back to [`Stage::Initialized`], for providers with nothing to withdraw.
+    pub async fn deregister(&self) -> Result<(), DiscoveryError> {
+        let mut stage = self.lock().await;
+        stage.permit(Operation::Deregister)?;
         *stage = Stage::Initialized;
         Ok(())
     }
