@@ -16,6 +16,9 @@ use crate::{codegen, layering};
 /// test runs its client with.
 const PYTHON_ENV: &str = "RAKT_PYTHON";
 
+/// Names the `nats-server` the NATS backends' tests start.
+const NATS_SERVER_ENV: &str = "RAKT_NATS_SERVER";
+
 /// A step's extra lines to show on success, or everything it said on failure.
 type StepResult = std::result::Result<Vec<String>, String>;
 
@@ -253,6 +256,9 @@ impl Ci {
         // the caller set, so CI runs the pinned packages.
         if let Some(python) = self.toolbox.program("python") {
             command.env(PYTHON_ENV, python);
+        }
+        if let Some(nats) = self.toolbox.program("nats-server") {
+            command.env(NATS_SERVER_ENV, nats);
         }
     }
 

